@@ -1,0 +1,1 @@
+"""Accounts: users, roles, password hashing and JWT access tokens."""

@@ -1,0 +1,170 @@
+"""Composition root: build the aiohttp application from :class:`Settings`.
+
+``await build_app(settings)`` does the start-up work that must succeed before
+the server accepts connections: it opens the database, applies the Alembic
+migrations (upgrade head), creates the first-run admin if configured and
+wires every service. It returns an unstarted ``web.Application`` (pass it to
+``AppRunner`` or ``web.run_app``); the app's cleanup closes the room service
+and disposes of the database engine.
+
+Services are reachable through app keys::
+
+    app[SETTINGS], app[TOKENS], app[USERS], app[ROOMS] (None if rooms is not there),
+    app[ENGINE], app[SESSIONS]
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from accounts.errors import UserExists
+from accounts.service import UserService
+from accounts.tokens import TokenService
+from api import setup_api
+from api.errors import error_middleware
+from carertc.config import Settings
+from db import engine as db_engine
+from db import migrate
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("carertc.settings", Settings)
+TOKENS = web.AppKey("carertc.tokens", TokenService)
+USERS = web.AppKey("carertc.users", UserService)
+ROOMS: web.AppKey[Any] = web.AppKey("carertc.rooms", object)
+ENGINE = web.AppKey("carertc.engine", AsyncEngine)
+SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
+    "carertc.sessions", async_sessionmaker
+)
+
+# Request bodies larger than this answer 413 payload_too_large.
+CLIENT_MAX_SIZE = 1024 * 1024
+
+
+async def build_app(settings: Settings) -> web.Application:
+    """Migrate the database, wire the services and routes; return the unstarted app."""
+    engine = db_engine.create_engine(settings.db_url)
+    room_service: Any = None
+    try:
+        revision = await migrate.upgrade(engine)
+        log.info("database_ready", extra={"revision": revision, "backend": engine.dialect.name})
+        sessions = db_engine.session_factory(engine)
+        users = UserService(sessions)
+        await ensure_admin(users, settings)
+        tokens = TokenService(
+            settings.auth.jwt_secret, settings.auth.issuer, settings.auth.audience
+        )
+        room_service = _make_room_service(settings)
+
+        app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
+        app[SETTINGS] = settings
+        app[ENGINE] = engine
+        app[SESSIONS] = sessions
+        app[USERS] = users
+        app[TOKENS] = tokens
+        app[ROOMS] = room_service
+        app.cleanup_ctx.append(_lifecycle)
+
+        setup_api(
+            app,
+            tokens=tokens,
+            users=users,
+            token_ttl_seconds=settings.auth.token_ttl_seconds,
+            ready_check=lambda: db_engine.ping(engine),
+            rooms=room_service,
+            media_totals=_media_totals(),
+        )
+        _attach_signaling(app, tokens, users, room_service)
+        _setup_web(app)
+    except BaseException:
+        await _close(room_service, engine)
+        raise
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Log start and stop; on shutdown close the room service, then the database."""
+    log.info("app_started")
+    yield
+    await _close(app[ROOMS], app[ENGINE])
+    log.info("app_stopped")
+
+
+async def _close(room_service: Any, engine: AsyncEngine) -> None:
+    close = getattr(room_service, "close", None)
+    if close is not None:
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            log.exception("rooms_close_failed")
+    await engine.dispose()
+
+
+async def ensure_admin(users: UserService, settings: Settings) -> None:
+    """Create the configured first-run admin if no user has that name yet."""
+    name, password = settings.auth.admin_name, settings.auth.admin_password
+    if not name or not password:
+        return
+    if await users.get_by_name(name) is not None:
+        return
+    try:
+        user = await users.create(name, "admin", password)
+    except UserExists:  # another process won the race
+        return
+    log.info("admin_created", extra={"user_id": user.id})
+
+
+def _make_room_service(settings: Settings) -> Any:
+    try:
+        from rooms import RoomService  # type: ignore[attr-defined]
+    except ImportError as exc:
+        log.warning("rooms_unavailable", extra={"error": str(exc)})
+        return None
+    return RoomService(
+        empty_grace_seconds=settings.rooms.empty_grace_seconds,
+        max_participants=settings.rooms.max_participants,
+        ice_servers=settings.media.ice_servers,
+    )
+
+
+def _media_totals() -> Callable[[], dict[str, Any]] | None:
+    try:
+        import media
+
+        totals = getattr(media, "totals", None)
+        if inspect.ismodule(totals):  # media.totals is the module defining totals()
+            totals = getattr(totals, "totals", None)
+        if not callable(totals):
+            from media.totals import totals  # type: ignore[no-redef]
+    except ImportError as exc:
+        log.warning("media_totals_unavailable", extra={"error": str(exc)})
+        return None
+    return totals  # type: ignore[no-any-return]
+
+
+def _attach_signaling(
+    app: web.Application, tokens: TokenService, users: UserService, rooms: Any
+) -> None:
+    try:
+        from signaling import attach  # type: ignore[attr-defined]
+    except ImportError as exc:
+        log.warning("signaling_unavailable", extra={"error": str(exc)})
+        return
+    attach(app, tokens=tokens, users=users, rooms=rooms)
+
+
+def _setup_web(app: web.Application) -> None:
+    try:
+        from web import setup_routes  # type: ignore[attr-defined]
+    except ImportError as exc:
+        log.warning("web_client_unavailable", extra={"error": str(exc)})
+        return
+    setup_routes(app)
