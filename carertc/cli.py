@@ -15,8 +15,10 @@ import logging
 import re
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from accounts.errors import AccountError
@@ -66,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (CARERTC_SERVER_HOST)")
     serve.add_argument("--port", type=int, help="port to listen on (CARERTC_SERVER_PORT)")
+    serve.add_argument(
+        "--https",
+        action="store_true",
+        default=None,
+        help="serve HTTPS; self-signed unless CARERTC_SERVER_TLS_CERT/KEY are set "
+        "(CARERTC_SERVER_HTTPS); needed for cameras on other machines",
+    )
     serve.set_defaults(func=cmd_serve)
 
     mig = sub.add_parser("migrate", help="apply database migrations and exit")
@@ -111,6 +120,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         settings.server,
         host=args.host if args.host is not None else settings.server.host,
         port=args.port if args.port is not None else settings.server.port,
+        https=bool(args.https) or settings.server.https,
     )
     asyncio.run(serve(dataclasses.replace(settings, server=server)))
     return 0
@@ -131,7 +141,9 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        site = web.TCPSite(runner, settings.server.host, settings.server.port)
+        site = web.TCPSite(
+            runner, settings.server.host, settings.server.port, ssl_context=ssl_context(settings)
+        )
         await site.start()
         port = runner.addresses[0][1] if runner.addresses else settings.server.port
         listening = dataclasses.replace(settings.server, port=port)
@@ -146,24 +158,48 @@ async def serve(settings: Settings) -> None:
         await runner.cleanup()
 
 
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context ``serve`` listens with, or None for plain HTTP."""
+    from carertc import tls
+
+    server = settings.server
+    if server.tls_cert and server.tls_key:
+        return tls.server_context(Path(server.tls_cert), Path(server.tls_key))
+    if not server.https:
+        return None
+    hosts = ["localhost", "127.0.0.1", "::1"]
+    lan = lan_address()
+    if lan:
+        hosts.append(lan)
+    if server.host not in ("0.0.0.0", "::", ""):
+        hosts.append(server.host)
+    cert, key = tls.ensure_self_signed(settings.data_dir / "tls", hosts)
+    return tls.server_context(cert, key)
+
+
 def listening_lines(settings: Settings) -> list[str]:
     """What ``serve`` prints once it listens: the URL(s) to open in a browser."""
     host, port = settings.server.host, settings.server.port
+    tls_on = settings.server.https or bool(settings.server.tls_cert)
+    scheme = "https" if tls_on else "http"
     if settings.server.public_url:
         return [f"CareRTC listening on {settings.server.public_url} — open it in a browser"]
     lines: list[str] = []
     if host in ("0.0.0.0", "::", ""):
-        lines.append(f"CareRTC listening on http://localhost:{port}/ — open it in a browser")
+        lines.append(f"CareRTC listening on {scheme}://localhost:{port}/ — open it in a browser")
         lan = lan_address()
         if lan:
-            lines.append(f"  on your network: http://{lan}:{port}/")
+            lines.append(f"  on your network: {scheme}://{lan}:{port}/")
     else:
         shown = f"[{host}]" if _is_ipv6(host) else host
-        lines.append(f"CareRTC listening on http://{shown}:{port}/ — open it in a browser")
-    lines.append(
-        "  (browsers allow camera and microphone only on https:// or localhost; "
-        "put a TLS proxy in front for other machines)"
-    )
+        lines.append(f"CareRTC listening on {scheme}://{shown}:{port}/ — open it in a browser")
+    if not tls_on:
+        lines.append(
+            "  (browsers allow camera and microphone only on https:// or localhost; "
+            "for other machines run `carertc serve --https`)"
+        )
+    elif not settings.server.tls_cert:
+        lines.append("  (self-signed certificate: accept the browser's warning once)")
     return lines
 
 

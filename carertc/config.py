@@ -59,11 +59,26 @@ class ServerSettings:
     host: str = "0.0.0.0"
     port: int = 8080
     public_url: str | None = None
+    # HTTPS: browsers give camera and microphone only to https:// pages (or
+    # localhost). With `https` and no cert/key, a self-signed certificate is
+    # generated under data_dir/tls/ for localhost and this machine's LAN address.
+    https: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host.strip():
             raise ConfigError(env_name("server", "host"), "must be a non-empty host name")
         _check_int(self.port, env_name("server", "port"), 0, 65535)
+        if (self.tls_cert is None) != (self.tls_key is None):
+            missing = "tls_key" if self.tls_key is None else "tls_cert"
+            raise ConfigError(
+                env_name("server", missing), "tls_cert and tls_key must be given together"
+            )
+        for name in ("tls_cert", "tls_key"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                raise ConfigError(env_name("server", name), f"no such file: {value}")
         if self.public_url is not None:
             parts = urlsplit(self.public_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:

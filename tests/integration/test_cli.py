@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -202,3 +203,39 @@ def test_listening_lines_show_localhost_and_the_lan_address_for_0_0_0_0(tmp_path
 def test_no_command_prints_help_and_exits_2(tmp_path: Path) -> None:
     out = run(cli_env(tmp_path))
     assert out.returncode == 2 and "serve" in out.stderr and "token" in out.stderr
+
+
+def test_serve_https_uses_a_self_signed_certificate_for_lan_cameras(tmp_path: Path) -> None:
+    import ssl
+
+    env = cli_env(tmp_path)
+    proc = subprocess.Popen(
+        [str(CARERTC), "serve", "--host", "127.0.0.1", "--port", "0", "--https"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = _read_line(proc, timeout=30)
+        match = re.match(r"CareRTC listening on (https://127\.0\.0\.1:(\d+)/)", line)
+        assert match, line
+        cert = tmp_path / "data" / "tls" / "self-signed.crt"
+        assert (tmp_path / "data" / "tls" / "self-signed.key").stat().st_mode & 0o077 == 0
+        ctx = ssl.create_default_context(cafile=str(cert))
+        with urllib.request.urlopen(match.group(1) + "health", timeout=10, context=ctx) as r:
+            assert r.status == 200
+        untrusted = ssl.create_default_context()
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(match.group(1) + "health", timeout=10, context=untrusted)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def test_tls_cert_without_key_is_a_config_error(tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    out = run(cli_env(tmp_path, CARERTC_SERVER_TLS_CERT=str(cert)), "serve")
+    assert out.returncode != 0
+    assert "CARERTC_SERVER_TLS_KEY" in out.stderr
