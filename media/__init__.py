@@ -1,0 +1,10 @@
+"""CareRTC media: a forwarding SFU on aiortc (RTP level, no decode or re-encode)."""
+
+from .consumer import Consumer
+from .errors import MediaError
+from .producer import Producer
+from .router import Router
+from .totals import totals
+from .transport import Transport
+
+__all__ = ["Consumer", "MediaError", "Producer", "Router", "Transport", "totals"]

@@ -1,0 +1,89 @@
+"""Router: one per room; creates transports and knows every producer in the room."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aiortc import RTCIceServer
+
+from .errors import MediaError
+from .ids import new_id
+from .producer import Producer
+from .transport import Transport
+
+
+def _ice_server(server: RTCIceServer | Mapping[str, Any]) -> RTCIceServer:
+    if isinstance(server, RTCIceServer):
+        return server
+    return RTCIceServer(urls=server["urls"], username=server.get("username"),
+                        credential=server.get("credential"))
+
+
+class Router:
+    """A room's media: its transports, producers and consumers."""
+
+    def __init__(self, ice_servers: Iterable[RTCIceServer | Mapping[str, Any]] | None = None,
+                 app_data: dict[str, Any] | None = None) -> None:
+        self.id = new_id("r")
+        self.app_data = dict(app_data or {})
+        self.closed = False
+        self._ice_servers = [_ice_server(s) for s in (ice_servers or [])]
+        self._transports: dict[str, Transport] = {}
+        self._producers: dict[str, Producer] = {}
+        from pyee.asyncio import AsyncIOEventEmitter
+        self.observer = AsyncIOEventEmitter()
+
+    @property
+    def transports(self) -> list[Transport]:
+        """Open transports."""
+        return list(self._transports.values())
+
+    @property
+    def producers(self) -> list[Producer]:
+        """Open producers of every send transport."""
+        self._collect()
+        return list(self._producers.values())
+
+    def get_producer(self, producer_id: str) -> Producer | None:
+        """An open producer by id."""
+        self._collect()
+        return self._producers.get(producer_id)
+
+    def _collect(self) -> None:
+        for transport in self._transports.values():
+            for producer in transport.producers:
+                self._producers.setdefault(producer.id, producer)
+
+    async def create_transport(self, direction: str, app_data: dict[str, Any] | None = None
+                               ) -> Transport:
+        """A new `send` (publishing) or `recv` (subscribing) transport."""
+        if self.closed:
+            raise MediaError("closed", f"router {self.id} is closed")
+        if direction not in ("send", "recv"):
+            raise MediaError("wrong_direction", "direction must be 'send' or 'recv'")
+        transport = Transport(self, direction, dict(app_data or {}), self._ice_servers)
+        self._transports[transport.id] = transport
+        return transport
+
+    def _producer_closed(self, producer: Producer) -> None:
+        self._producers.pop(producer.id, None)
+
+    def _transport_closed(self, transport: Transport) -> None:
+        self._transports.pop(transport.id, None)
+
+    async def close(self) -> None:
+        """Close every transport (and so every producer and consumer)."""
+        if self.closed:
+            return
+        self.closed = True
+        for transport in list(self._transports.values()):
+            await transport.close()
+        self.observer.emit("close")
+
+    def dump(self) -> dict[str, Any]:
+        """Description and statistics of everything in the room."""
+        return {
+            "id": self.id, "closed": self.closed, "app_data": self.app_data,
+            "transports": [t.dump() for t in self._transports.values()],
+        }

@@ -1,0 +1,79 @@
+"""RTCP towards and from subscribers: PLI/FIR become throttled PLIs upstream, and each
+consumer sends sender reports with its own counts on the publisher's clock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiortc.rtp import RtcpSrPacket
+from media_helpers import encoded_audio, encoded_video, publish, subscriber, wait_for
+
+from media import Router
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def test_subscriber_plis_reach_the_publisher_throttled_to_one_per_500ms() -> None:
+    router = Router()
+    send_t = await router.create_transport("send")
+    recv_t = await router.create_transport("recv")
+    pub, (producer,) = await publish(send_t, encoded_video(seconds=10.0), None)
+    sub = subscriber(recv_t)
+    consumer = recv_t.consume(producer)
+    await sub.negotiate()
+    await sub.wait_frames([consumer.id], 3)
+    await asyncio.sleep(0.6)  # past the window of the PLI sent when the consumer started
+    track = pub.tracks["camera"]
+    before = track.keyframe_requests
+    receiver = sub.pc.getTransceivers()[0].receiver
+    for _ in range(5):  # a burst of PLIs from the subscriber
+        await receiver._send_rtcp_pli(consumer.ssrc)
+        await asyncio.sleep(0.02)
+    await wait_for(lambda: consumer.keyframe_requests == 5, 2, "PLIs at the SFU")
+    await asyncio.sleep(0.2)
+    assert track.keyframe_requests == before + 1  # one now ...
+    await asyncio.sleep(0.5)
+    assert track.keyframe_requests == before + 2  # ... and one deferred to the window's end
+    assert producer.dump()["stats"]["plis_sent"] >= 2
+    await sub.close()
+    await pub.close()
+    await router.close()
+
+
+async def test_consumers_send_sender_reports_with_their_counts_on_the_publishers_timeline() -> None:
+    router = Router()
+    send_t = await router.create_transport("send")
+    recv_t = await router.create_transport("recv")
+    pub, producers = await publish(send_t, encoded_video(), encoded_audio())
+    sub = subscriber(recv_t)
+    consumers = [recv_t.consume(p) for p in producers]
+    await sub.negotiate()
+    reports: dict[int, list[RtcpSrPacket]] = {c.ssrc: [] for c in consumers}
+    for t in sub.pc.getTransceivers():
+        original = t.receiver._handle_rtcp_packet
+
+        async def handle(packet: Any, _orig: Any = original) -> None:
+            if isinstance(packet, RtcpSrPacket) and packet.ssrc in reports:
+                reports[packet.ssrc].append(packet)
+            await _orig(packet)
+
+        t.receiver._handle_rtcp_packet = handle
+    await wait_for(lambda: all(p._sr is not None for p in producers), 6, "publisher SRs")
+    for r in reports.values():
+        r.clear()
+    await wait_for(lambda: all(len(r) >= 1 for r in reports.values()), 6, "an SR per track")
+    for consumer in consumers:
+        sr = reports[consumer.ssrc][-1].sender_info
+        assert 0 < sr.packet_count <= consumer.packets
+        assert 0 < sr.octet_count <= consumer.bytes
+        producer = consumer.producer
+        ntp_p, rtp_p, _ = producer._sr
+        # the consumer's (ntp, rtp) pair lies on the publisher's clock line (lip sync)
+        elapsed = ((sr.ntp_timestamp - ntp_p) & 0xFFFFFFFFFFFFFFFF) / 2**32
+        expected = (rtp_p + consumer._mapper.ts_off + int(elapsed * producer.clock_rate)) & 0xFFFFFFFF
+        assert abs(((sr.rtp_timestamp - expected + 2**31) & 0xFFFFFFFF) - 2**31) <= producer.clock_rate // 100
+    await sub.close()
+    await pub.close()
+    await router.close()
