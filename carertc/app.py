@@ -9,20 +9,20 @@ and disposes of the database engine.
 
 Services are reachable through app keys::
 
-    app[SETTINGS], app[TOKENS], app[USERS], app[ROOMS] (None if rooms is not there),
+    app[SETTINGS], app[TOKENS], app[USERS], app[ROOMS],
     app[ENGINE], app[SESSIONS]
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
+import socketio
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import media
 from accounts.errors import UserExists
 from accounts.service import UserService
 from accounts.tokens import TokenService
@@ -31,13 +31,16 @@ from api.errors import error_middleware
 from carertc.config import Settings
 from db import engine as db_engine
 from db import migrate
+from rooms import RoomService
+from signaling import attach as attach_signaling
+from web import setup_routes as setup_web_routes
 
 log = logging.getLogger(__name__)
 
 SETTINGS = web.AppKey("carertc.settings", Settings)
 TOKENS = web.AppKey("carertc.tokens", TokenService)
 USERS = web.AppKey("carertc.users", UserService)
-ROOMS: web.AppKey[Any] = web.AppKey("carertc.rooms", object)
+ROOMS = web.AppKey("carertc.rooms", RoomService)
 ENGINE = web.AppKey("carertc.engine", AsyncEngine)
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
     "carertc.sessions", async_sessionmaker
@@ -50,7 +53,7 @@ CLIENT_MAX_SIZE = 1024 * 1024
 async def build_app(settings: Settings) -> web.Application:
     """Migrate the database, wire the services and routes; return the unstarted app."""
     engine = db_engine.create_engine(settings.db_url)
-    room_service: Any = None
+    room_service: RoomService | None = None
     try:
         revision = await migrate.upgrade(engine)
         log.info("database_ready", extra={"revision": revision, "backend": engine.dialect.name})
@@ -78,10 +81,16 @@ async def build_app(settings: Settings) -> web.Application:
             token_ttl_seconds=settings.auth.token_ttl_seconds,
             ready_check=lambda: db_engine.ping(engine),
             rooms=room_service,
-            media_totals=_media_totals(),
+            media_totals=media.totals,
         )
-        _attach_signaling(app, tokens, users, room_service)
-        _setup_web(app)
+        attach_signaling(
+            app,
+            tokens=tokens,
+            users=users,
+            rooms=room_service,
+            client_manager=_client_manager(settings),
+        )
+        setup_web_routes(app)
     except BaseException:
         await _close(room_service, engine)
         raise
@@ -96,13 +105,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     log.info("app_stopped")
 
 
-async def _close(room_service: Any, engine: AsyncEngine) -> None:
-    close = getattr(room_service, "close", None)
-    if close is not None:
+async def _close(room_service: RoomService | None, engine: AsyncEngine) -> None:
+    if room_service is not None:
         try:
-            result = close()
-            if inspect.isawaitable(result):
-                await result
+            await room_service.close()
         except Exception:
             log.exception("rooms_close_failed")
     await engine.dispose()
@@ -122,12 +128,7 @@ async def ensure_admin(users: UserService, settings: Settings) -> None:
     log.info("admin_created", extra={"user_id": user.id})
 
 
-def _make_room_service(settings: Settings) -> Any:
-    try:
-        from rooms import RoomService  # type: ignore[attr-defined]
-    except ImportError as exc:
-        log.warning("rooms_unavailable", extra={"error": str(exc)})
-        return None
+def _make_room_service(settings: Settings) -> RoomService:
     return RoomService(
         empty_grace_seconds=settings.rooms.empty_grace_seconds,
         max_participants=settings.rooms.max_participants,
@@ -135,36 +136,8 @@ def _make_room_service(settings: Settings) -> Any:
     )
 
 
-def _media_totals() -> Callable[[], dict[str, Any]] | None:
-    try:
-        import media
-
-        totals = getattr(media, "totals", None)
-        if inspect.ismodule(totals):  # media.totals is the module defining totals()
-            totals = getattr(totals, "totals", None)
-        if not callable(totals):
-            from media.totals import totals  # type: ignore[no-redef]
-    except ImportError as exc:
-        log.warning("media_totals_unavailable", extra={"error": str(exc)})
+def _client_manager(settings: Settings) -> socketio.AsyncManager | None:
+    """Socket.IO fan-out through Redis when ``REDIS_URL`` is set; in-memory otherwise."""
+    if not settings.redis_url:
         return None
-    return totals  # type: ignore[no-any-return]
-
-
-def _attach_signaling(
-    app: web.Application, tokens: TokenService, users: UserService, rooms: Any
-) -> None:
-    try:
-        from signaling import attach  # type: ignore[attr-defined]
-    except ImportError as exc:
-        log.warning("signaling_unavailable", extra={"error": str(exc)})
-        return
-    attach(app, tokens=tokens, users=users, rooms=rooms)
-
-
-def _setup_web(app: web.Application) -> None:
-    try:
-        from web import setup_routes  # type: ignore[attr-defined]
-    except ImportError as exc:
-        log.warning("web_client_unavailable", extra={"error": str(exc)})
-        return
-    setup_routes(app)
+    return socketio.AsyncRedisManager(settings.redis_url, channel="carertc-socketio")

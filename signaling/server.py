@@ -88,7 +88,11 @@ class Signaling:
             log.exception("socket_disconnect_failed", extra={"sid": sid})
         log.info(
             "socket_disconnected",
-            extra={"sid": sid, "user_id": identity.user_id if identity else None, "reason": str(reason)},
+            extra={
+                "sid": sid,
+                "user_id": identity.user_id if identity else None,
+                "reason": str(reason),
+            },
         )
 
     async def notify(self, session: str, event: str, payload: dict[str, Any]) -> None:
@@ -183,10 +187,24 @@ SIGNALING_KEY = web.AppKey("carertc.signaling", Signaling)
 
 
 def attach(
-    app: web.Application, *, tokens: Any, users: Any, rooms: RoomService
+    app: web.Application,
+    *,
+    tokens: Any,
+    users: Any,
+    rooms: RoomService,
+    client_manager: socketio.AsyncManager | None = None,
 ) -> socketio.AsyncServer:
-    """Mount the Socket.IO server on ``app`` at /socket.io/ and wire it to ``rooms``."""
-    sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
+    """Mount the Socket.IO server on ``app`` at /socket.io/ and wire it to ``rooms``.
+
+    ``client_manager`` (e.g. ``socketio.AsyncRedisManager``) fans events out
+    across server processes; by default they stay in this process.
+    """
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=client_manager,
+        logger=False,
+        engineio_logger=False,
+    )
     sio.attach(app)
     app[SIGNALING_KEY] = Signaling(sio, tokens=tokens, users=users, rooms=rooms)
     return sio
