@@ -1,0 +1,103 @@
+"""The browser client: sign-in page, call page, static assets and the vendored Socket.IO client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+WEB_DIR = Path(__file__).resolve().parent
+PAGES_DIR = WEB_DIR / "pages"
+STATIC_DIR = WEB_DIR / "static"
+SOCKETIO_DIST = WEB_DIR / "node_modules" / "socket.io-client" / "dist"
+
+# Vendored files served under /static/vendor/ (name -> file in socket.io-client's dist/).
+VENDOR_FILES = {
+    "socket.io.min.js": "socket.io.min.js",
+    "socket.io.esm.min.js": "socket.io.esm.min.js",
+}
+
+ROOM_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
+
+def _security_headers(request: web.Request) -> dict[str, str]:
+    """Headers for the HTML pages: same-origin scripts only, no referrer (tokens can sit in URLs)."""
+    host = request.host
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "media-src 'self' blob: mediastream:",
+            f"connect-src 'self' ws://{host} wss://{host}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+    return {
+        "Content-Security-Policy": csp,
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self)",
+        "Cache-Control": "no-store",
+    }
+
+
+def _page(name: str, request: web.Request) -> web.FileResponse:
+    """One HTML page from web/pages/ with the page headers."""
+    return web.FileResponse(PAGES_DIR / name, headers=_security_headers(request))
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    """The sign-in page with its "join room" box."""
+    return _page("index.html", request)
+
+
+async def _room(request: web.Request) -> web.StreamResponse:
+    """The call page for one room; the room id is read by the script from the path."""
+    return _page("room.html", request)
+
+
+async def _vendor(request: web.Request) -> web.StreamResponse:
+    """The Socket.IO browser client, straight from web/node_modules (installed by npm ci)."""
+    name = request.match_info["name"]
+    path = SOCKETIO_DIST / VENDOR_FILES[name]
+    if not path.is_file():
+        raise web.HTTPServiceUnavailable(
+            text="socket.io-client is not installed: run `npm ci` in web/ (scripts/setup does)"
+        )
+    return web.FileResponse(
+        path,
+        headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"},
+    )
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    """A file under web/static/ (no directory listing, no path escape)."""
+    rel = request.match_info["path"]
+    path = (STATIC_DIR / rel).resolve()
+    if not path.is_relative_to(STATIC_DIR) or not path.is_file():
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    if path.suffix == ".js":
+        headers["Content-Type"] = "text/javascript; charset=utf-8"
+    elif path.suffix == ".css":
+        headers["Content-Type"] = "text/css; charset=utf-8"
+    elif path.suffix == ".svg":
+        headers["Content-Type"] = "image/svg+xml"
+    return web.FileResponse(path, headers=headers)
+
+
+def setup_routes(app: web.Application) -> None:
+    """Serve the web client: `/`, `/room/{room_id}`, `/static/...` and `/static/vendor/...`."""
+    app.router.add_get("/", _index, name="web_index")
+    app.router.add_get("/room/{room_id:" + ROOM_ID_PATTERN + "}", _room, name="web_room")
+    vendor = "|".join(n.replace(".", r"\.") for n in VENDOR_FILES)
+    app.router.add_get("/static/vendor/{name:" + vendor + "}", _vendor, name="web_vendor")
+    app.router.add_get("/static/{path:.+}", _static, name="web_static")
+
+
+__all__ = ["setup_routes"]
