@@ -34,7 +34,7 @@ from aiortc.rtp import (
 from pyee.asyncio import AsyncIOEventEmitter
 
 from .ids import new_id
-from .rewrite import RTP_HEADER, SeqTsMapper
+from .rewrite import EXT_BLOCK_SIZE, FIRST_BYTE, RTP_HEADER, SeqTsMapper
 from .totals import TOTALS
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ class ForwardingSender(RTCRtpSender):
         self._consumer = consumer
 
     async def send(self, parameters: RTCRtpSendParameters) -> None:
+        if self._consumer.closed:  # closed while its offer was outstanding: never start
+            return
         first = not self._RTCRtpSender__started  # type: ignore[attr-defined]
         await super().send(parameters)
         if first:
@@ -131,6 +133,7 @@ class Consumer:
         self.retransmissions = 0
         self.keyframe_requests = 0
         self.remb: int | None = None
+        self.remb_at = 0.0
         self.fraction_lost = 0
         self.packets_lost = 0
         self.jitter = 0
@@ -148,7 +151,8 @@ class Consumer:
 
     # -- hot path --------------------------------------------------------------------------
 
-    def _forward(self, payload: bytes, seq: int, ts: int, marker: int, keyframe: bool) -> int:
+    def _forward(self, body: bytes, first: int, seq: int, ts: int, marker: int,
+                 keyframe: bool) -> int:
         if not self._live:
             return 0
         m = self._mapper
@@ -163,14 +167,14 @@ class Consumer:
             return 0
         oseq = (seq + m.seq_off) & 0xFFFF
         ots = (ts + m.ts_off) & 0xFFFFFFFF
-        data = _pack(0x80, (0x80 | self._pt) if marker else self._pt, oseq, ots, self._ssrc)
-        self._sendto(self._protect(data + payload), self._addr)  # type: ignore[misc]
+        data = _pack(first, (0x80 | self._pt) if marker else self._pt, oseq, ots, self._ssrc)
+        self._sendto(self._protect(data + body), self._addr)  # type: ignore[misc]
         if ((oseq - m.out_seq) & 0xFFFF) < 0x8000:
             m.out_seq = oseq
             m.out_ts = ots
             m.out_time = _now()
         self.packets += 1
-        self.bytes += len(payload)
+        self.bytes += len(body) if first == FIRST_BYTE else len(body) - EXT_BLOCK_SIZE
         return 1
 
     def _forward_padding(self, seq: int, ts: int, size: int) -> None:
@@ -200,8 +204,9 @@ class Consumer:
         if entry is None:
             return False
         ts = (entry.ts + m.ts_off) & 0xFFFFFFFF
-        data = _pack(0x80, (0x80 | self._pt) if entry.marker else self._pt, out_seq, ts, self._ssrc)
-        self._sendto(self._protect(data + entry.payload), self._addr)  # type: ignore[misc]
+        data = _pack(entry.first, (0x80 | self._pt) if entry.marker else self._pt, out_seq, ts,
+                     self._ssrc)
+        self._sendto(self._protect(data + entry.body), self._addr)  # type: ignore[misc]
         self.retransmissions += 1
         TOTALS.retransmissions += 1
         return True
@@ -263,7 +268,9 @@ class Consumer:
             try:
                 self.remb = unpack_remb_fci(packet.fci)[0]
             except ValueError:
-                pass
+                return
+            self.remb_at = time.monotonic()
+            self.producer._on_consumer_remb(self.remb)
 
     def _sender_report(self) -> RtcpSrPacket | None:
         """An SR on the publisher's NTP timeline when known (lip sync), else on ours."""

@@ -6,13 +6,21 @@ from typing import NamedTuple
 
 
 class CachedPacket(NamedTuple):
-    """One received packet as forwarded (payload without header)."""
+    """One received packet as forwarded: everything after the fixed 12-byte header."""
 
     seq: int
     ts: int
     marker: int
-    payload: bytes
+    body: bytes  # header extension block (if `first` says so) + payload
     keyframe: bool
+    first: int = 0x80  # first header byte: 0x90 when `body` starts with an extension block
+
+    @property
+    def payload(self) -> bytes:
+        """The RTP payload, without the extension block."""
+        if self.first & 0x10:
+            return self.body[4 + 4 * ((self.body[2] << 8) | self.body[3]):]
+        return self.body
 
 
 class PacketCache:
@@ -26,9 +34,10 @@ class PacketCache:
         self._slots: list[CachedPacket | None] = [None] * size
         self._mask = size - 1
 
-    def put(self, seq: int, ts: int, marker: int, payload: bytes, keyframe: bool) -> None:
+    def put(self, seq: int, ts: int, marker: int, body: bytes, keyframe: bool,
+            first: int = 0x80) -> None:
         """Store a packet, replacing whatever had the same slot."""
-        self._slots[seq & self._mask] = CachedPacket(seq, ts, marker, payload, keyframe)
+        self._slots[seq & self._mask] = CachedPacket(seq, ts, marker, body, keyframe, first)
 
     def get(self, seq: int) -> CachedPacket | None:
         """The packet with exactly this sequence number, if still held."""

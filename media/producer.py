@@ -23,6 +23,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 from .ids import new_id
 from .keyframe import keyframe_detector
 from .packet_cache import PacketCache
+from .rewrite import ABS_SEND_TIME_ID, FIRST_BYTE, FIRST_BYTE_EXT, audio_level_ext
 from .throttle import Throttle
 from .totals import TOTALS
 
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
     from .transport import Transport
 
 logger = logging.getLogger(__name__)
+
+_time = time.time
+_AST_ELEMENT = (ABS_SEND_TIME_ID << 4) | 2  # one-byte header: id, length - 1
+REMB_REFRESH = 1.0  # seconds between upstream REMBs unless the estimate drops
+REMB_MAX_AGE = 5.0  # seconds a subscriber's REMB counts in the aggregate
 
 KEYFRAME_REQUEST_INTERVAL = 0.5  # seconds: at most one PLI per producer per interval
 CACHE_SIZE = 1024  # packets of video history for answering subscriber NACKs
@@ -88,6 +94,9 @@ class Producer:
         self.keyframe_requests = 0
         self.plis_sent = 0
         self.nacks_sent = 0
+        self.remb_sent: int | None = None
+        self._remb_sent_at = 0.0
+        self._own_remb: int | None = None
 
     @property
     def consumers(self) -> list[Consumer]:
@@ -121,6 +130,11 @@ class Producer:
         TOTALS.packets_received += 1
         TOTALS.bytes_received += size
         if self._video:
+            # our send time, once per packet for every subscriber (their bandwidth estimation)
+            ast = int(_time() * 262144) & 0x00FFFFFF
+            first = FIRST_BYTE_EXT
+            body = bytes((0xBE, 0xDE, 0x00, 0x01, _AST_ELEMENT,
+                          ast >> 16, (ast >> 8) & 0xFF, ast & 0xFF)) + payload
             estimator = self._estimator
             if estimator is not None and packet.extensions.abs_send_time is not None:
                 remb = estimator.add(abs_send_time=packet.extensions.abs_send_time,
@@ -135,15 +149,22 @@ class Producer:
             keyframe = self._is_keyframe(payload)
             if keyframe:
                 self.keyframes += 1
-            self._cache.put(seq, ts, marker, payload, keyframe)  # type: ignore[union-attr]
+            self._cache.put(seq, ts, marker, body, keyframe, first)  # type: ignore[union-attr]
         else:
             keyframe = True
+            level = packet.extensions.audio_level
+            if level is None:
+                first = FIRST_BYTE
+                body = payload
+            else:
+                first = FIRST_BYTE_EXT
+                body = audio_level_ext(level[0], level[1]) + payload
         if self.paused or not self._consumers:
             return
         sent = 0
         for consumer in self._consumers:
             try:
-                sent += consumer._forward(payload, seq, ts, marker, keyframe)
+                sent += consumer._forward(body, first, seq, ts, marker, keyframe)
             except Exception:  # never let one subscriber break the publisher's receive loop
                 logger.exception("forwarding to consumer %s failed", consumer.id)
                 consumer._fail()
@@ -197,11 +218,37 @@ class Producer:
         self._spawn(self._receiver._send_rtcp_pli(self.ssrc))
 
     def _send_remb(self, remb: tuple[int, list[int]]) -> None:
+        """Our own estimate of the publisher leg changed (aiortc's estimator)."""
+        self._own_remb = remb[0]
+        self._push_remb()
+
+    def _on_consumer_remb(self, bitrate: int) -> None:
+        """A subscriber reported its bandwidth: pass a drop upstream at once."""
+        if not self._video:
+            return
+        now = time.monotonic()
+        if (self.remb_sent is None or bitrate < self.remb_sent * 0.9
+                or now - self._remb_sent_at >= REMB_REFRESH):
+            self._push_remb()
+
+    def _push_remb(self) -> None:
+        """REMB to the publisher: the lowest of our estimate and fresh subscriber REMBs."""
         rtcp_ssrc = self._receiver._RTCRtpReceiver__rtcp_ssrc  # type: ignore[attr-defined]
-        if rtcp_ssrc is not None:
-            pkt = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
-                                 fci=pack_remb_fci(*remb))
-            self._spawn(self._receiver._send_rtcp(pkt))
+        if rtcp_ssrc is None or self.ssrc is None:
+            return
+        now = time.monotonic()
+        values = [c.remb for c in self._consumers
+                  if c.remb is not None and now - c.remb_at <= REMB_MAX_AGE]
+        if self._own_remb is not None:
+            values.append(self._own_remb)
+        if not values:
+            return
+        bitrate = min(values)
+        self.remb_sent = bitrate
+        self._remb_sent_at = now
+        pkt = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                             fci=pack_remb_fci(bitrate, [self.ssrc]))
+        self._spawn(self._receiver._send_rtcp(pkt))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -266,5 +313,6 @@ class Producer:
                 "jitter": stream.jitter if stream else 0,
                 "keyframes": self.keyframes, "keyframe_requests": self.keyframe_requests,
                 "plis_sent": self.plis_sent, "nacks_sent": self.nacks_sent,
+                "remb_sent": self.remb_sent,
             },
         }

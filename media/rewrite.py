@@ -5,7 +5,34 @@ from __future__ import annotations
 import random
 import struct
 
+from aiortc.codecs import HEADER_EXTENSIONS
+
 RTP_HEADER = struct.Struct("!BBHII")  # V/P/X/CC, M/PT, seq, ts, ssrc
+FIRST_BYTE = 0x80  # version 2, no padding, no extension, no CSRC
+FIRST_BYTE_EXT = 0x90  # version 2 with a header extension block
+
+
+def _ext_id(kind: str, uri: str) -> int:
+    return next(e.id for e in HEADER_EXTENSIONS[kind] if e.uri == uri)
+
+
+# Subscriber sessions are offered by us with aiortc's extension ids; they are fixed.
+ABS_SEND_TIME_ID = _ext_id("video", "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time")
+AUDIO_LEVEL_ID = _ext_id("audio", "urn:ietf:params:rtp-hdrext:ssrc-audio-level")
+EXT_BLOCK_SIZE = 8  # 0xBEDE header (4) + one 1-byte-header element padded to 4
+
+
+def abs_send_time_ext(seconds: float) -> bytes:
+    """Header extension block carrying abs-send-time (6.18 fixed point seconds, mod 64 s)."""
+    value = int(seconds * 262144) & 0x00FFFFFF
+    return bytes((0xBE, 0xDE, 0x00, 0x01, (ABS_SEND_TIME_ID << 4) | 2,
+                  value >> 16, (value >> 8) & 0xFF, value & 0xFF))
+
+
+def audio_level_ext(voice: bool, level: int) -> bytes:
+    """Header extension block carrying the client-to-mixer audio level (RFC 6464)."""
+    return bytes((0xBE, 0xDE, 0x00, 0x01, AUDIO_LEVEL_ID << 4,
+                  (0x80 if voice else 0) | (level & 0x7F), 0, 0))
 
 
 def build_packet(pt: int, marker: int, seq: int, ts: int, ssrc: int, payload: bytes) -> bytes:

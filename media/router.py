@@ -13,11 +13,17 @@ from .producer import Producer
 from .transport import Transport
 
 
-def _ice_server(server: RTCIceServer | Mapping[str, Any]) -> RTCIceServer:
+def _ice_server(server: RTCIceServer | Mapping[str, Any]) -> RTCIceServer | None:
+    """The STUN part of an ICE server entry; TURN is for clients, never for the SFU itself."""
     if isinstance(server, RTCIceServer):
-        return server
-    return RTCIceServer(urls=server["urls"], username=server.get("username"),
-                        credential=server.get("credential"))
+        urls, username, credential = server.urls, server.username, server.credential
+    else:
+        urls, username, credential = server["urls"], server.get("username"), server.get("credential")
+    stun = [u for u in ([urls] if isinstance(urls, str) else list(urls))
+            if isinstance(u, str) and u.lower().startswith(("stun:", "stuns:"))]
+    if not stun:
+        return None
+    return RTCIceServer(urls=stun, username=username, credential=credential)
 
 
 class Router:
@@ -28,7 +34,7 @@ class Router:
         self.id = new_id("r")
         self.app_data = dict(app_data or {})
         self.closed = False
-        self._ice_servers = [_ice_server(s) for s in (ice_servers or [])]
+        self._ice_servers = [x for x in (_ice_server(s) for s in (ice_servers or [])) if x]
         self._transports: dict[str, Transport] = {}
         self._producers: dict[str, Producer] = {}
         from pyee.asyncio import AsyncIOEventEmitter

@@ -189,13 +189,17 @@ class Transport:
         async with self._lock:
             self._check("recv")
             pc = self._pc
+            # changes from here on are not (all) in this offer: they will need another one;
+            # no negotiationneeded while this offer is being made or is outstanding
+            self._dirty = False
+            self._offer_pending = True
             try:
                 await pc.setLocalDescription(await pc.createOffer())
             except (OperationError,) + _SDP_ERRORS as exc:
+                self._offer_pending = False
+                self._mark_dirty()
                 raise MediaError("negotiation_failed", str(exc) or exc.__class__.__name__) from None
-            self._offer_pending = True
-            self._dirty = False
-            return pc.localDescription.sdp, self.consumers
+            return pc.localDescription.sdp, [c for c in self.consumers if c.mid is not None]
 
     async def receive_answer(self, sdp: str) -> None:
         """Apply the subscriber's answer to the last offer."""

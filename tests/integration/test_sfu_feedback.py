@@ -77,3 +77,46 @@ async def test_consumers_send_sender_reports_with_their_counts_on_the_publishers
     await sub.close()
     await pub.close()
     await router.close()
+
+
+async def test_subscribers_get_abs_send_time_and_their_lowest_remb_reaches_the_publisher() -> None:
+    from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
+
+    router = Router()
+    send_t = await router.create_transport("send")
+    pub, (producer,) = await publish(send_t, encoded_video(), None)
+    upstream: list[int] = []
+    psender = pub.pc.getTransceivers()[0].sender
+    original = psender._handle_rtcp_packet
+
+    async def on_rtcp(packet: Any) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            upstream.append(unpack_remb_fci(packet.fci)[0])
+        await original(packet)
+
+    psender._handle_rtcp_packet = on_rtcp
+    subs = []
+    for _ in range(2):
+        recv_t = await router.create_transport("recv")
+        sub = subscriber(recv_t, capture_rtp=True)
+        consumer = recv_t.consume(producer)
+        await sub.negotiate()
+        subs.append((sub, consumer))
+    for sub, consumer in subs:
+        await sub.wait_frames([consumer.id], 5)
+        got = [p for p in sub.received_rtp if p.ssrc == consumer.ssrc]
+        assert got and all(p.extensions.abs_send_time is not None for p in got)
+    # aiortc subscribers estimate bandwidth from abs-send-time and send REMB on their own
+    await wait_for(lambda: all(c.remb is not None for _, c in subs), 8, "subscriber REMBs")
+    # one subscriber on a poor link: the publisher is told its figure at once
+    sub, consumer = subs[1]
+    receiver = sub.pc.getTransceivers()[0].receiver
+    rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc
+    await receiver._send_rtcp(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0,
+                                             fci=pack_remb_fci(80_000, [consumer.ssrc])))
+    await wait_for(lambda: 80_000 in upstream, 3, "the lowest REMB upstream")
+    assert producer.dump()["stats"]["remb_sent"] is not None
+    for sub, _ in subs:
+        await sub.close()
+    await pub.close()
+    await router.close()

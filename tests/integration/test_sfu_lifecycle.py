@@ -230,3 +230,35 @@ async def test_producer_closed_by_the_server_stays_closed_until_the_client_stops
     assert again.id != video.id and again.app_data == {"source": "camera"}
     await pub.close()
     await router.close()
+
+
+async def test_consumer_added_or_closed_while_an_offer_is_made_gets_another_offer() -> None:
+    router = Router()
+    send_t = await router.create_transport("send")
+    recv_t = await router.create_transport("recv")
+    pub, producers = await publish(send_t, encoded_video(), encoded_audio())
+    sub = subscriber(recv_t)
+    events: list[int] = []
+    recv_t.observer.on("negotiationneeded", lambda: events.append(1))
+    video = recv_t.consume(producers[0])
+    await asyncio.sleep(0)
+    making = asyncio.ensure_future(recv_t.create_offer())
+    await asyncio.sleep(0)  # the offer is being made (ICE gathering)
+    audio = recv_t.consume(producers[1])
+    video.close()
+    offer, offered = await making
+    assert audio not in offered  # added too late for this offer
+    await asyncio.sleep(0.05)
+    assert events == [1]  # nothing while the offer is outstanding
+    await sub.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    await sub.pc.setLocalDescription(await sub.pc.createAnswer())
+    await recv_t.receive_answer(sub.pc.localDescription.sdp)
+    await asyncio.sleep(0.05)
+    assert events == [1, 1]
+    offered = await sub.negotiate()
+    assert [c.id for c in offered] == [audio.id]
+    await sub.wait_frames([audio.id], 5)
+    assert video._sender._RTCRtpSender__started is False  # the closed one never started
+    await sub.close()
+    await pub.close()
+    await router.close()

@@ -3,6 +3,7 @@ losses on the publisher leg are NACKed upstream."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -90,9 +91,9 @@ async def test_padding_only_packets_are_forwarded_as_padding_with_contiguous_seq
     await sub.negotiate()
     await sub.wait_frames([consumer.id], 5)
     # what a browser sends to probe bandwidth when RTX is not negotiated
-    seq = (producer._stream.max_seq + 1) & 0xFFFF
     await pub.close()  # stop the real stream so the injected seq is not reused
-    await wait_for(lambda: True, 0)
+    await asyncio.sleep(0.2)  # packets still in flight
+    seq = (producer._stream.max_seq + 1) & 0xFFFF
     out_before = consumer._mapper.out_seq
     probe = RtpPacket(payload_type=producer.payload_type, sequence_number=seq, timestamp=0,
                       ssrc=producer.ssrc)

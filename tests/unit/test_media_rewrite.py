@@ -49,3 +49,33 @@ def test_source_seq_inverts_map_and_refuses_packets_before_the_rebase() -> None:
     assert m.source_seq(out) == 210
     assert m.source_seq(m.map(199, 0)[0]) is None
     assert uint16_newer(5, 65530) and not uint16_newer(65530, 5)
+
+
+def test_extension_blocks_parse_as_abs_send_time_and_audio_level() -> None:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap
+
+    from media.packet_cache import CachedPacket
+    from media.rewrite import (
+        ABS_SEND_TIME_ID,
+        AUDIO_LEVEL_ID,
+        FIRST_BYTE_EXT,
+        RTP_HEADER,
+        abs_send_time_ext,
+        audio_level_ext,
+    )
+
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(
+            id=ABS_SEND_TIME_ID, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+        RTCRtpHeaderExtensionParameters(
+            id=AUDIO_LEVEL_ID, uri="urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+    ]))
+    header = RTP_HEADER.pack(FIRST_BYTE_EXT, 96, 1, 2, 3)
+    video = RtpPacket.parse(header + abs_send_time_ext(1.5) + b"vp8", ext_map)
+    assert video.extensions.abs_send_time == int(1.5 * 262144) and video.payload == b"vp8"
+    audio = RtpPacket.parse(header + audio_level_ext(True, 42) + b"opus", ext_map)
+    assert audio.extensions.audio_level == (True, 42) and audio.payload == b"opus"
+    cached = CachedPacket(1, 2, 0, abs_send_time_ext(0.0) + b"vp8", False, FIRST_BYTE_EXT)
+    assert cached.payload == b"vp8"

@@ -31,14 +31,3 @@ async def test_cancel_drops_the_deferred_request() -> None:
     await asyncio.sleep(0.3)
     assert fired == [1]
 
-
-def test_totals_and_media_error_codes() -> None:
-    import pytest
-
-    from media import MediaError, totals
-
-    assert set(totals()) >= {"packets_forwarded", "bytes_forwarded", "keyframe_requests",
-                             "nacks_received", "retransmissions"}
-    assert MediaError("bad_sdp", "x").code == "bad_sdp"
-    with pytest.raises(ValueError):
-        MediaError("nope")
