@@ -111,6 +111,7 @@ class Consumer:
         self.paused = False
         self.observer = AsyncIOEventEmitter()
         self._transceiver = transceiver
+        self._offered = False  # included in an offer (set by Transport.create_offer)
         self._sender = ForwardingSender(producer.kind, transceiver.sender.transport, self)
         self._sender._stream_id = producer.stream_id
         self._sender._track_id = self.id
@@ -141,8 +142,12 @@ class Consumer:
 
     @property
     def mid(self) -> str | None:
-        """The m-line of this track in the subscriber's session (set by create_offer)."""
-        return self._transceiver.mid
+        """The m-line of this track in the subscriber's session (set by create_offer).
+
+        A reused m-line (of a closed consumer) already has a mid: it is only reported
+        once this consumer has been offered on it.
+        """
+        return self._transceiver.mid if self._offered else None
 
     @property
     def ssrc(self) -> int:

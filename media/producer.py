@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
@@ -44,6 +45,33 @@ CACHE_SIZE = 1024  # packets of video history for answering subscriber NACKs
 
 async def _drop_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
     """Receiver hook for tracks nobody forwards: never reach the jitter buffer or decoder."""
+
+
+async def _receive_without_decoder(receiver: RTCRtpReceiver,
+                                   parameters: RTCRtpReceiveParameters) -> None:
+    """RTCRtpReceiver.receive() (aiortc 1.16) minus the decoder thread, which we never feed.
+
+    Keeps what forwarding relies on: the codecs and RTX map, the registration with the
+    DTLS transport's RTP router, and the RTCP task (receiver reports). stop() still works:
+    with no decoder thread its decoder shutdown is a no-op.
+    """
+    if receiver._RTCRtpReceiver__started:  # type: ignore[attr-defined]
+        return
+    codecs = receiver._RTCRtpReceiver__codecs  # type: ignore[attr-defined]
+    for codec in parameters.codecs:
+        codecs[codec.payloadType] = codec
+    rtx_ssrc = receiver._RTCRtpReceiver__rtx_ssrc  # type: ignore[attr-defined]
+    for encoding in parameters.encodings:
+        if encoding.rtx:
+            rtx_ssrc[encoding.rtx.ssrc] = encoding.ssrc
+    receiver.transport._register_rtp_receiver(receiver, parameters)
+    receiver._RTCRtpReceiver__rtcp_task = asyncio.ensure_future(receiver._run_rtcp())  # type: ignore[attr-defined]
+    receiver._RTCRtpReceiver__started = True  # type: ignore[attr-defined]
+
+
+def skip_decoder(receiver: RTCRtpReceiver) -> None:
+    """Never start the receiver's decoder thread (publisher receivers: RTP is forwarded)."""
+    receiver.receive = functools.partial(_receive_without_decoder, receiver)  # type: ignore[method-assign]
 
 
 def silence_receiver(receiver: RTCRtpReceiver) -> None:

@@ -17,7 +17,7 @@ from pyee.asyncio import AsyncIOEventEmitter
 from .consumer import Consumer
 from .errors import MediaError
 from .ids import new_id
-from .producer import Producer, silence_receiver
+from .producer import Producer, silence_receiver, skip_decoder
 from .sdp_check import parse_sdp
 
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ class Transport:
         self._pc.on("connectionstatechange", self._on_connection_state)
         self._producers: dict[str, Producer] = {}  # by mid
         self._consumers: list[Consumer] = []
+        # recv: m-lines of closed consumers, reusable once negotiated inactive
+        self._free: list[RTCRtpTransceiver] = []
+        self._offered_dir: dict[RTCRtpTransceiver, str] = {}  # direction in the latest offer
         self._server_closed_mids: set[str] = set()  # producers closed by us, not by an offer
         self._applying_offer = False
         self._lock = asyncio.Lock()
@@ -120,6 +123,9 @@ class Transport:
                 raise MediaError("negotiation_failed", str(exc)) from None
             except _SDP_ERRORS as exc:
                 raise MediaError("bad_sdp", str(exc) or exc.__class__.__name__) from None
+            for transceiver in pc.getTransceivers():
+                # before anything yields: aiortc starts receivers once DTLS is up
+                skip_decoder(transceiver.receiver)
             by_mid = {t.mid: t for t in pc.getTransceivers()}
             for m in media:
                 t = by_mid.get(m.rtp.muxId)
@@ -169,11 +175,20 @@ class Transport:
     # -- subscribing (recv) ----------------------------------------------------------------
 
     def consume(self, producer: Producer, app_data: dict[str, Any] | None = None) -> Consumer:
-        """Add a consumer of `producer`; it is negotiated with the next create_offer()."""
+        """Add a consumer of `producer`; it is negotiated with the next create_offer().
+
+        Reuses the m-line of a closed consumer of the same kind once the subscriber has
+        accepted it as inactive (preferring one whose codec matches), else adds one.
+        """
         self._check("recv")
         if producer.closed:
             raise MediaError("closed", f"producer {producer.id} is closed")
-        transceiver: RTCRtpTransceiver = self._pc.addTransceiver(producer.kind, direction="sendonly")
+        transceiver = self._reusable(producer)
+        if transceiver is None:
+            transceiver = self._pc.addTransceiver(producer.kind, direction="sendonly")
+        else:
+            self._free.remove(transceiver)
+            transceiver.direction = "sendonly"
         codec = producer.codec
         transceiver.setCodecPreferences([RTCRtpCodecCapability(
             mimeType=codec.mimeType, clockRate=codec.clockRate, channels=codec.channels,
@@ -182,6 +197,18 @@ class Transport:
         self._consumers.append(consumer)
         self._mark_dirty()
         return consumer
+
+    def _reusable(self, producer: Producer) -> RTCRtpTransceiver | None:
+        """A free m-line of the producer's kind, negotiated inactive, codec match first."""
+        candidates = [
+            t for t in self._free
+            if t.kind == producer.kind and not t.stopped and t.mid is not None
+            and t.currentDirection == "inactive" and self._offered_dir.get(t) == "inactive"]
+        want = (producer.codec.mimeType.lower(), producer.codec.parameters)
+        for t in candidates:
+            if t._codecs and (t._codecs[0].mimeType.lower(), t._codecs[0].parameters) == want:
+                return t
+        return candidates[0] if candidates else None
 
     async def create_offer(self) -> tuple[str, list[Consumer]]:
         """Offer every consumer (closed ones as inactive m-lines); returns SDP and open consumers."""
@@ -193,12 +220,21 @@ class Transport:
             # no negotiationneeded while this offer is being made or is outstanding
             self._dirty = False
             self._offer_pending = True
+            # what this offer holds: createOffer() and the mid assignment in
+            # setLocalDescription() run without yielding, so nothing changes in between
+            offered = [c for c in self._consumers if not c._offered]
+            for c in offered:
+                c._offered = True
+            directions = {t: t.direction for t in pc.getTransceivers() if not t.stopped}
             try:
                 await pc.setLocalDescription(await pc.createOffer())
             except (OperationError,) + _SDP_ERRORS as exc:
+                for c in offered:
+                    c._offered = False
                 self._offer_pending = False
                 self._mark_dirty()
                 raise MediaError("negotiation_failed", str(exc) or exc.__class__.__name__) from None
+            self._offered_dir = directions
             return pc.localDescription.sdp, [c for c in self.consumers if c.mid is not None]
 
     async def receive_answer(self, sdp: str) -> None:
@@ -223,6 +259,9 @@ class Transport:
         if consumer in self._consumers:
             self._consumers.remove(consumer)
         self._spawn(consumer._teardown())
+        transceiver = consumer._transceiver
+        if transceiver.mid is not None and not self.closed:  # in an offer once: reusable later
+            self._free.append(transceiver)
         if consumer.mid is not None:
             self._mark_dirty()
 

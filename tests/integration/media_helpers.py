@@ -25,6 +25,8 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
+from media.client import recycle_receivers
+
 FFMPEG = "/usr/bin/ffmpeg"
 VIDEO_CLOCK = 90000
 _CACHE_DIR = Path(tempfile.gettempdir()) / "carertc-media-test-cache"
@@ -202,6 +204,8 @@ class Subscriber:
     ended: set[str] = field(default_factory=set)
     received_rtp: list[RtpPacket] = field(default_factory=list)
     capture_rtp: bool = False
+    recycled: list[str] = field(default_factory=list)  # mids given a fresh receiver
+    offers: list[str] = field(default_factory=list)  # every offer SDP answered
     _readers: list[asyncio.Task[Any]] = field(default_factory=list)
     _negotiating: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -209,6 +213,8 @@ class Subscriber:
         """One offer/answer round with the server; returns the consumers offered."""
         async with self._negotiating:
             offer, consumers = await self.transport.create_offer()
+            self.offers.append(offer)
+            self.recycled += await recycle_receivers(self.pc, offer)
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
             if self.capture_rtp:

@@ -38,7 +38,13 @@ JS_PUBLISH = """async () => {
   return {sdp: pc.localDescription.sdp, sources};
 }""".replace("__GATHERED__", GATHERED)
 JS_SUBSCRIBE = """async (sdp) => {
-  const pc = window.sub = window.sub || new RTCPeerConnection();
+  if (!window.sub) {
+    window.sub = new RTCPeerConnection();
+    window.tracks = [];
+    window.sub.ontrack = e => window.tracks.push(
+      {mid: e.transceiver.mid, track: e.track.id, streams: e.streams.map(s => s.id)});
+  }
+  const pc = window.sub;
   await pc.setRemoteDescription({type: 'offer', sdp});
   await pc.setLocalDescription(await pc.createAnswer());
   await __GATHERED__;
@@ -47,7 +53,8 @@ JS_SUBSCRIBE = """async (sdp) => {
 JS_INBOUND = """async () => {
   const out = {audio: [], video: []};
   (await window.sub.getStats()).forEach(s => { if (s.type === 'inbound-rtp')
-    out[s.kind].push({packets: s.packetsReceived, frames: s.framesDecoded || 0, lost: s.packetsLost}); });
+    out[s.kind].push({ssrc: s.ssrc, packets: s.packetsReceived, frames: s.framesDecoded || 0,
+                      lost: s.packetsLost}); });
   out.directions = window.sub.getTransceivers().map(t => t.currentDirection);
   return out;
 }"""
@@ -129,7 +136,30 @@ async def test_chromium_publishes_and_subscribes_through_the_sfu(page: Any) -> N
     assert sorted(c.kind for c in remaining) == ["audio", "audio", "video"]
     await recv_t.receive_answer(await page.evaluate(JS_SUBSCRIBE, sdp))
     await poll()
-    assert stats["directions"][[c.kind for c in consumers].index("video")] == "inactive"
+    index = [c.kind for c in consumers].index("video")
+    assert stats["directions"][index] == "inactive"
+
+    # a new VP8 track reuses that (H.264) m-line: Chromium fires ontrack again and decodes it
+    old_mid = consumers[index].mid
+    vp8_send = await router.create_transport("send")
+    vp8_pub, (vp8,) = await publish(vp8_send, encoded_video("vp8"), None)
+    reused = recv_t.consume(vp8)
+    sdp, _ = await recv_t.create_offer()
+    assert reused.mid == old_mid and len([x for x in sdp.splitlines() if x.startswith("m=")]) == 4
+    await recv_t.receive_answer(await page.evaluate(JS_SUBSCRIBE, sdp))
+    for _ in range(100):
+        await poll()
+        new = [v for v in stats["video"] if v["ssrc"] == reused.ssrc]
+        if new and new[0]["frames"] >= 10:
+            break
+        await asyncio.sleep(0.1)
+    assert new and new[0]["frames"] >= 10, stats
+    assert stats["directions"][index] == "recvonly"
+    tracks = await page.evaluate("() => window.tracks")
+    again = [t for t in tracks if t["mid"] == old_mid]
+    assert len(again) == 2 and again[1]["streams"] == [vp8_send.id], tracks
+    assert again[1]["track"] == again[0]["track"]  # the receiver keeps its track object
+    await vp8_pub.close()
     await aiortc_sub.close()
     await pub.close()
     await router.close()

@@ -25,6 +25,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
 
+from media.client import recycle_receivers
 from tests.support.media import track_for
 
 
@@ -229,6 +230,11 @@ class TestClient:
             pc = self.recv_pc
             for consumer in data["consumers"]:
                 self.consumers[consumer["mid"]] = consumer
+            # the server reuses m-lines of closed consumers: give those a fresh receiver
+            # (aiortc fires no second `track` for a transceiver), as a browser would
+            for mid in await recycle_receivers(pc, data["sdp"]):
+                self.stopped_mids.discard(mid)
+                self.received.pop(mid, None)
             await pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
             await pc.setLocalDescription(await pc.createAnswer())
             # m-lines of closed consumers are inactive now: stop their receivers, as a
