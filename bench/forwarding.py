@@ -7,6 +7,7 @@ gets a fresh server. Prints one row per run and the per-subscriber ratio.
 
     .venv/bin/python bench/forwarding.py            # full run (~4 min)
     .venv/bin/python bench/forwarding.py --quick    # short run (~1.5 min)
+    .venv/bin/python bench/forwarding.py --janus    # also Janus 1.1.2 in the same run (root)
 """
 
 from __future__ import annotations
@@ -333,10 +334,27 @@ async def main(args: argparse.Namespace) -> None:
             row = await run_one(mode, n, media, warmup, duration)
             rows.append(row)
             print(_fmt(row, rows), flush=True)
+    if args.janus:
+        rows.extend(await janus_rows(sfu_ns, warmup, duration))
     print()
     print(table(rows))
     print()
     print(slopes(rows))
+
+
+async def janus_rows(ns: list[int], warmup: float, duration: float) -> list[dict[str, Any]]:
+    """Janus 1.1.2 videoroom under the same load (bench/janus_baseline.py), as rows here."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from janus_baseline import run_janus_async
+
+    rows = []
+    for j in await run_janus_async(sorted(set(ns) | {0}), duration, warmup):
+        row = {"mode": "janus", "n": j["n"], "cpu": j["cpu_per_s"], "fps": j["fps"],
+               "loss": j["loss"], "kbps": j.get("kbps", 0.0), "pps": j.get("pps", 0.0),
+               "fwd_pps": j.get("pps", 0.0)}
+        rows.append(row)
+        print(_fmt(row, rows), flush=True)
+    return rows
 
 
 def slope(rows: list[dict[str, Any]], mode: str) -> float | None:
@@ -352,12 +370,16 @@ def slope(rows: list[dict[str, Any]], mode: str) -> float | None:
 
 def slopes(rows: list[dict[str, Any]]) -> str:
     """One line: fitted per-subscriber CPU of each mode and their ratio."""
-    s, r = slope(rows, "sfu"), slope(rows, "relay")
+    s, r, j = slope(rows, "sfu"), slope(rows, "relay"), slope(rows, "janus")
     text = "fitted CPU per subscriber (least squares over N):"
     text += f" SFU {s:.4f} s/s" if s is not None else " SFU –"
     text += f", relay {r:.4f} s/s" if r is not None else ", relay –"
     if s and r:
-        text += f", ratio {r / s:.0f}×"
+        text += f", relay/SFU {r / s:.0f}×"
+    if j is not None:
+        text += f", Janus {j:.4f} s/s"
+        if s:
+            text += f", SFU/Janus {s / j:.2f}×"
     return text
 
 
@@ -391,9 +413,12 @@ def _fmt(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table: per N, both modes side by side."""
+    janus = any(r["mode"] == "janus" for r in rows)
     out = [("| N | SFU CPU s/s | SFU per sub | SFU fps | SFU loss | SFU µs/pkt | "
-            "relay CPU s/s | relay per sub | relay fps | relay loss | ratio per sub |"),
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "relay CPU s/s | relay per sub | relay fps | relay loss | ratio per sub |"
+            + (" Janus CPU s/s | Janus per sub | Janus fps | Janus loss | SFU/Janus per sub |"
+               if janus else "")),
+           "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" * 5 if janus else "")]
     ns = sorted({r["n"] for r in rows})
     for n in ns:
         s = next((r for r in rows if r["mode"] == "sfu" and r["n"] == n), None)
@@ -408,8 +433,14 @@ def table(rows: list[dict[str, Any]]) -> str:
                     f"{row['fps']:.1f} | {row['loss'] * 100:.1f}%")
         us = _us_per_packet(s, rows) if s else None
         ratio = f"{rm / sm:.0f}×" if sm and rm and sm > 0 else "–"
-        out.append(f"| {n} | {cell(s, sm)} | {'–' if us is None else f'{us:.0f}'} | "
-                   f"{cell(r, rm)} | {ratio} |")
+        line = (f"| {n} | {cell(s, sm)} | {'–' if us is None else f'{us:.0f}'} | "
+                f"{cell(r, rm)} | {ratio} |")
+        if janus:
+            j = next((r for r in rows if r["mode"] == "janus" and r["n"] == n), None)
+            jm = _marginal(j, rows) if j else None
+            jratio = f"{sm / jm:.2f}×" if sm and jm and jm > 0 else "–"
+            line += f" {cell(j, jm)} | {jratio} |"
+        out.append(line)
     return "\n".join(out)
 
 
@@ -419,6 +450,8 @@ if __name__ == "__main__":
     parser.add_argument("--sfu-n", help="comma-separated subscriber counts for the SFU")
     parser.add_argument("--relay-n", help="comma-separated subscriber counts for MediaRelay ('' = none)")
     parser.add_argument("--duration", type=float, help="measurement window per run, seconds")
+    parser.add_argument("--janus", action="store_true",
+                        help="also measure Janus 1.1.2 (needs root and Debian's janus package)")
     parser.add_argument("--serve", choices=["sfu", "relay"], help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     if parsed.serve:

@@ -12,13 +12,18 @@ Janus. Namespace, veth and Janus are removed at the end, also on Ctrl-C or error
 
 Needs root and Debian's `janus` package (apt-get install -y janus).
 
-    .venv/bin/python bench/janus_baseline.py                 # N = 0,1,2,4,8,16,32
-    .venv/bin/python bench/janus_baseline.py --quick         # N = 0,1,4,8, shorter
+    .venv/bin/python bench/janus_baseline.py                 # N = 0,1,2,4,8,16,32 (~1.5 min)
+    .venv/bin/python bench/janus_baseline.py --quick         # N = 0,1,4,8, shorter (~30 s)
+    .venv/bin/python bench/janus_baseline.py --repeat 3 --seconds 10   # median of 3 (~6 min)
     .venv/bin/python bench/janus_baseline.py --n 1,8 --seconds 10
     .venv/bin/python bench/janus_baseline.py --cleanup       # remove a stale namespace
 
 From other code: ``run_janus([1, 8], 8.0)`` -> list of dicts (n, cpu_per_s,
-cpu_per_sub, fps, loss, ...); ``await run_janus_async(...)`` inside an event loop.
+cpu_per_sub, fps, loss, cpu_marginal_per_sub, us_per_pkt, ...); ``await
+run_janus_async(...)`` inside an event loop. Compare cpu_marginal_per_sub (CPU above
+the publisher-only N=0 run, per subscriber) with forwarding.py's per-sub figure:
+cpu_per_sub = cpu_per_s / N also carries Janus's ~15 core-ms/s of publisher ingest
+and timers. See docs/PERFORMANCE-janus.md.
 """
 
 from __future__ import annotations
