@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fractions
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,68 +23,18 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-import av
+import loadgen
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcconfiguration import RTCBundlePolicy
-
-FFMPEG = "/usr/bin/ffmpeg"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _config() -> RTCConfiguration:
     return RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-
-
-# ---------------------------------------------------------------------------- media
-
-def encode_media(workdir: Path) -> tuple[list[bytes], list[bytes]]:
-    """10 s of VP8 640x480 30 fps ~1 Mbps (keyframe every 1 s) and Opus 20 ms packets."""
-    video, audio = workdir / "bench-vp8.ivf", workdir / "bench-opus.ogg"
-    if not video.exists():
-        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=640x480:rate=30", "-frames:v", "300", "-c:v", "libvpx",
-                        "-b:v", "1M", "-minrate", "1M", "-maxrate", "1M", "-g", "30",
-                        "-deadline", "realtime", "-cpu-used", "8", "-lag-in-frames", "0",
-                        "-auto-alt-ref", "0", "-f", "ivf", str(video)], check=True)
-    if not audio.exists():
-        subprocess.run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "sine=frequency=440:sample_rate=48000:duration=10", "-ac", "2",
-                        "-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", str(audio)],
-                       check=True)
-    with av.open(str(video)) as c:
-        vp = [bytes(p) for p in c.demux(video=0) if p.size]
-    with av.open(str(audio)) as c:
-        ap = [bytes(p) for p in c.demux(audio=0) if p.size]
-    return vp, ap
-
-
-class PacketTrack(MediaStreamTrack):
-    """Loops pre-encoded packets in real time (aiortc packs them, no encoding)."""
-
-    def __init__(self, kind: str, packets: list[bytes], clock: int, step: int, interval: float):
-        super().__init__()
-        self.kind = kind
-        self._packets, self._step, self._interval = packets, step, interval
-        self._tb = fractions.Fraction(1, clock)
-        self._n = 0
-        self._start: float | None = None
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + self._n * self._interval - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        packet = av.Packet(self._packets[self._n % len(self._packets)])
-        packet.pts = self._n * self._step
-        packet.time_base = self._tb
-        self._n += 1
-        return packet
 
 
 # ---------------------------------------------------------------------------- server
@@ -199,33 +147,6 @@ async def serve(mode: str) -> None:
 
 # ---------------------------------------------------------------------------- clients
 
-class Counter:
-    """Counts RTP packets of one received track without decoding them."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.packets = 0
-        self.bytes = 0
-        self.frames = 0
-        self.first: int | None = None
-        self.last = 0  # extended sequence number
-
-    async def handle(self, packet: Any, arrival_time_ms: int) -> None:
-        seq = packet.sequence_number
-        if self.first is None:
-            self.first = self.last = seq
-        else:
-            ext = self.last + ((seq - self.last + 0x8000) & 0xFFFF) - 0x8000
-            self.last = max(self.last, ext)
-        self.packets += 1
-        self.bytes += len(packet.payload)
-        if packet.marker:
-            self.frames += 1
-
-    def snapshot(self) -> tuple[int, int, int, int]:
-        return self.packets, self.frames, self.last, self.bytes
-
-
 class Server:
     """The server process and its command pipe."""
 
@@ -241,9 +162,7 @@ class Server:
         return json.loads(line)
 
     def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return loadgen.cpu_seconds(self.proc.pid)
 
     async def stop(self) -> None:
         try:
@@ -257,17 +176,15 @@ class Server:
             self.proc.wait()
 
 
-async def run_one(mode: str, n: int, media: tuple[list[bytes], list[bytes]],
+async def run_one(mode: str, n: int, media: loadgen.Media,
                   warmup: float, duration: float) -> dict[str, Any]:
     server = Server(mode)
     pcs: list[RTCPeerConnection] = []
-    counters: list[Counter] = []
+    counters: list[loadgen.Counter] = []
     try:
         pub = RTCPeerConnection(_config())
         pcs.append(pub)
-        vp, ap = media
-        pub.addTrack(PacketTrack("video", vp, 90000, 3000, 1 / 30))
-        pub.addTrack(PacketTrack("audio", ap, 48000, 960, 0.02))
+        loadgen.add_publisher_tracks(pub, media)
         await pub.setLocalDescription(await pub.createOffer())
         answer = await server.call(op="publish", sdp=pub.localDescription.sdp)
         await pub.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
@@ -277,10 +194,7 @@ async def run_one(mode: str, n: int, media: tuple[list[bytes], list[bytes]],
             pc = RTCPeerConnection(_config())
             pcs.append(pc)
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
-            for t in pc.getTransceivers():
-                c = Counter(t.kind)
-                counters.append(c)
-                t.receiver._handle_rtp_packet = c.handle  # count, never decode
+            loadgen.count_received(pc, counters)  # count, never decode
             await pc.setLocalDescription(await pc.createAnswer())
             await server.call(op="answer", id=offer["id"], sdp=pc.localDescription.sdp)
         await asyncio.sleep(warmup)
@@ -293,20 +207,10 @@ async def run_one(mode: str, n: int, media: tuple[list[bytes], list[bytes]],
         stats1 = await server.call(op="stats")
         elapsed = t1 - t0
         cpu = (cpu1 - cpu0) / elapsed
-        vframes = received = expected = nbytes = 0
-        for c, a, b in zip(counters, snaps0, snaps1):
-            received += b[0] - a[0]
-            nbytes += b[3] - a[3]
-            expected += b[2] - a[2]
-            if c.kind == "video":
-                vframes += b[1] - a[1]
         fwd = stats1.get("packets_forwarded", 0) - stats0.get("packets_forwarded", 0)
         return {
             "mode": mode, "n": n, "cpu": cpu,
-            "fps": vframes / elapsed / n if n else 0.0,
-            "loss": max(0.0, 1 - received / expected) if expected else 0.0,
-            "pps": received / elapsed,
-            "kbps": nbytes * 8 / 1000 / elapsed / n if n else 0.0,
+            **loadgen.window_rates(counters, snaps0, snaps1, elapsed, n),
             "fwd_pps": fwd / elapsed,
         }
     finally:
@@ -318,7 +222,7 @@ async def run_one(mode: str, n: int, media: tuple[list[bytes], list[bytes]],
 async def main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.gettempdir()) / "carertc-bench"
     workdir.mkdir(exist_ok=True)
-    media = encode_media(workdir)
+    media = loadgen.encode_media_ffmpeg(workdir)
     sfu_ns = [0, 1, 2, 4, 8] if args.quick else [0, 1, 2, 4, 8, 16, 32]
     relay_ns = [0, 1, 2, 4] if args.quick else [0, 1, 2, 4, 8]
     if args.sfu_n is not None:
@@ -344,7 +248,6 @@ async def main(args: argparse.Namespace) -> None:
 
 async def janus_rows(ns: list[int], warmup: float, duration: float) -> list[dict[str, Any]]:
     """Janus 1.1.2 videoroom under the same load (bench/janus_baseline.py), as rows here."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from janus_baseline import run_janus_async
 
     rows = []

@@ -29,377 +29,42 @@ and timers. See docs/PERFORMANCE-janus.md.
 from __future__ import annotations
 
 import argparse
-import array
 import asyncio
 import concurrent.futures
 import contextlib
-import fractions
-import math
 import os
-import pickle
 import re
 import shutil
 import signal
-import string
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import aioice.ice
-import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 HERE = Path(__file__).resolve().parent
-TEMPLATES = HERE / "janus"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
 
-JANUS_BIN = shutil.which("janus") or "/usr/bin/janus"
-JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
-
-# Our own namespace and a /30 used only between it and this machine's root namespace.
-NETNS = "crtc-janus"
-VETH_HOST, VETH_NS = "crtcj0", "crtcj1"
-HOST_IP, JANUS_IP, PREFIX = "10.203.0.1", "10.203.0.2", 30
-HTTP_PORT = 8088
-ROOM = 1234
+from janus_api import JanusSession
+from janus_netns import (
+    HOST_IP,
+    HTTP_PORT,
+    JANUS_BIN,
+    JANUS_IP,
+    ROOM,
+    JanusProcess,
+    ice_only_on,
+    netns_down,
+    netns_up,
+)
+from loadgen import Counter, Media, add_publisher_tracks, count_received, media_kbps, window_rates
+from loadgen import encode_media_pyav as encode_media
 
 DEFAULT_NS = [0, 1, 2, 4, 8, 16, 32]
 QUICK_NS = [0, 1, 4, 8]
-
-
-# ---------------------------------------------------------------------------- media
-
-def encode_media(cache_dir: Path | None = None) -> tuple[list[bytes], list[bytes]]:
-    """10 s of VP8 640x480 30 fps ~1 Mbps (GOP 30) and 10 s of Opus 20 ms, encoded once."""
-    cache_dir = cache_dir or Path(tempfile.gettempdir()) / "carertc-bench"
-    cache_dir.mkdir(exist_ok=True)
-    cache = cache_dir / "janus-media-v2.pickle"
-    if cache.exists():
-        with open(cache, "rb") as f:
-            return pickle.load(f)
-
-    # PyAV's libvpx rate control lands far from bit_rate (2 Mbps asked 1 Mbps here):
-    # encode, measure, rescale the target, at most 4 times.
-    target = 1_000_000
-    asked = target
-    for _ in range(4):
-        video = _encode_vp8(asked)
-        got = sum(map(len, video)) * 8 * 30 / len(video)
-        if abs(got - target) / target < 0.1:
-            break
-        asked = int(asked * target / got)
-
-    audio: list[bytes] = []
-    aenc = av.CodecContext.create("libopus", "w")
-    aenc.sample_rate, aenc.layout, aenc.format = 48000, "stereo", "s16"
-    aenc.bit_rate = 32000
-    aenc.time_base = fractions.Fraction(1, 48000)
-    aenc.options = {"frame_duration": "20"}
-    tone = array.array("h")
-    for i in range(960):  # 20 ms of a 450 Hz tone (9 whole periods), looped 500 times
-        v = int(8000 * math.sin(2 * math.pi * 450 * i / 48000))
-        tone.extend((v, v))  # interleaved stereo
-    pcm = tone.tobytes()
-    for i in range(500):
-        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
-        frame.planes[0].update(pcm)
-        frame.sample_rate, frame.pts, frame.time_base = 48000, i * 960, aenc.time_base
-        audio += [bytes(p) for p in aenc.encode(frame) if p.size]
-    audio += [bytes(p) for p in aenc.encode(None) if p.size]
-
-    media = (video, audio)
-    with open(cache, "wb") as f:
-        pickle.dump(media, f)
-    return media
-
-
-def _encode_vp8(bit_rate: int, frames: int = 300) -> list[bytes]:
-    """testsrc2 640x480 30 fps, GOP 30 (a keyframe a second), realtime libvpx."""
-    enc = av.CodecContext.create("libvpx", "w")
-    enc.width, enc.height, enc.pix_fmt = 640, 480, "yuv420p"
-    enc.time_base = fractions.Fraction(1, 30)
-    enc.framerate = fractions.Fraction(30, 1)
-    enc.bit_rate = bit_rate
-    enc.gop_size = 30
-    enc.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0",
-                   "auto-alt-ref": "0"}
-    video: list[bytes] = []
-    with av.open("testsrc2=size=640x480:rate=30", format="lavfi") as src:
-        for i, frame in enumerate(src.decode(video=0)):
-            if i >= frames:
-                break
-            frame = frame.reformat(format="yuv420p")
-            frame.pts, frame.time_base = i, enc.time_base
-            video += [bytes(p) for p in enc.encode(frame) if p.size]
-    video += [bytes(p) for p in enc.encode(None) if p.size]
-    return video
-
-
-def media_kbps(media: tuple[list[bytes], list[bytes]]) -> tuple[float, float]:
-    video, audio = media
-    return (sum(map(len, video)) * 8 * 30 / len(video) / 1000,
-            sum(map(len, audio)) * 8 * 50 / len(audio) / 1000)
-
-
-class PacketTrack(MediaStreamTrack):
-    """Loops pre-encoded packets in real time; aiortc's sender calls encoder.pack()."""
-
-    def __init__(self, kind: str, packets: list[bytes], clock: int, step: int, interval: float):
-        super().__init__()
-        self.kind = kind
-        self._packets, self._step, self._interval = packets, step, interval
-        self._tb = fractions.Fraction(1, clock)
-        self._n = 0
-        self._start: float | None = None
-
-    async def recv(self) -> av.Packet:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + self._n * self._interval - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        packet = av.Packet(self._packets[self._n % len(self._packets)])
-        packet.pts = self._n * self._step
-        packet.time_base = self._tb
-        self._n += 1
-        return packet
-
-
-class Counter:
-    """Counts the RTP packets of one received track; replaces the receiver's RTP handler."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.packets = self.bytes = self.frames = 0
-        self.first: int | None = None
-        self.last = 0  # highest extended sequence number
-
-    async def handle(self, packet: Any, arrival_time_ms: int) -> None:
-        seq = packet.sequence_number
-        if self.first is None:
-            self.first = self.last = seq
-        else:
-            ext = self.last + ((seq - self.last + 0x8000) & 0xFFFF) - 0x8000
-            self.last = max(self.last, ext)
-        self.packets += 1
-        self.bytes += len(packet.payload)
-        if packet.marker:
-            self.frames += 1
-
-    def snapshot(self) -> tuple[int, int, int, int]:
-        return self.packets, self.frames, self.last, self.bytes
-
-
-# ---------------------------------------------------------------------------- namespace
-
-def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True)
-
-
-def netns_down() -> None:
-    """Remove our namespace and veth (only these names; quiet if absent)."""
-    if NETNS in _ip("netns", "list", check=False).stdout.split():
-        # Janus processes we started that somehow survived: end them by pid.
-        for pid in _ip("netns", "pids", NETNS, check=False).stdout.split():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        _ip("netns", "del", NETNS, check=False)
-    _ip("link", "del", VETH_HOST, check=False)  # deleting one end removes the pair
-
-
-def netns_up() -> None:
-    netns_down()
-    _ip("netns", "add", NETNS)
-    _ip("link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_NS, "netns", NETNS)
-    _ip("addr", "add", f"{HOST_IP}/{PREFIX}", "dev", VETH_HOST)
-    _ip("link", "set", VETH_HOST, "up")
-    _ip("-n", NETNS, "link", "set", "lo", "up")
-    _ip("-n", NETNS, "addr", "add", f"{JANUS_IP}/{PREFIX}", "dev", VETH_NS)
-    _ip("-n", NETNS, "link", "set", VETH_NS, "up")
-
-
-@contextlib.contextmanager
-def ice_only_on(address: str) -> Iterator[None]:
-    """Make aiortc (aioice) gather host candidates on `address` only, then restore."""
-    original = aioice.ice.get_host_addresses
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [address]
-    try:
-        yield
-    finally:
-        aioice.ice.get_host_addresses = original
-
-
-# ---------------------------------------------------------------------------- janus process
-
-class JanusProcess:
-    """Janus in our namespace with rendered configs; CPU read from /proc/<pid>/stat."""
-
-    def __init__(self, workdir: Path, debug_level: int = 4, event_loops: int = 1) -> None:
-        self.workdir = workdir
-        conf, plugins, transports, empty = (workdir / d for d in
-                                            ("conf", "plugins", "transports", "empty"))
-        for d in (conf, plugins, transports, empty):
-            d.mkdir(parents=True, exist_ok=True)
-        # Only the videoroom plugin and the HTTP transport get loaded.
-        for src, dst in ((JANUS_LIB / "plugins" / "libjanus_videoroom.so", plugins),
-                         (JANUS_LIB / "transports" / "libjanus_http.so", transports)):
-            link = dst / src.name
-            if not link.exists():
-                link.symlink_to(src)
-        values = {"confdir": conf, "plugins": plugins, "transports": transports, "empty": empty,
-                  "debug_level": debug_level, "event_loops": event_loops, "iface": VETH_NS,
-                  "http_port": HTTP_PORT, "janus_ip": JANUS_IP, "room": ROOM,
-                  "admin_key": uuid.uuid4().hex}
-        for tpl in TEMPLATES.glob("*.jcfg.in"):
-            text = string.Template(tpl.read_text()).substitute(values)
-            (conf / tpl.name.removesuffix(".in")).write_text(text)
-        self.log_path = workdir / "janus.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        # `ip netns exec` execs janus in place: the Popen pid is Janus's pid. Own session,
-        # so a terminal's Ctrl-C reaches only us; we stop Janus ourselves.
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", NETNS, JANUS_BIN, "-C",
-                 str(self.workdir / "conf" / "janus.jcfg"), "-F", str(self.workdir / "conf"),
-                 "-o"], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-    def thread_ns(self) -> dict[int, int]:
-        """Per-thread run time in ns (schedstat): tick-free, unlike utime+stime."""
-        out: dict[int, int] = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            with contextlib.suppress(OSError), open(f"/proc/{self.pid}/task/{tid}/schedstat") as f:
-                    out[int(tid)] = int(f.read().split()[0])
-        return out
-
-    def thread_names(self) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for tid in os.listdir(f"/proc/{self.pid}/task"):
-            with contextlib.suppress(OSError), open(f"/proc/{self.pid}/task/{tid}/comm") as f:
-                    out[int(tid)] = f.read().strip()
-        return out
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGINT)  # Janus shuts down cleanly on SIGINT
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-# ---------------------------------------------------------------------------- janus API
-
-class JanusError(RuntimeError):
-    pass
-
-
-class JanusSession:
-    """Minimal Janus HTTP API client: one session, long-poll for async events."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http = aiohttp.ClientSession()
-        self.session_id: int | None = None
-        self._waiters: dict[str, asyncio.Future] = {}
-        self._poller: asyncio.Task | None = None
-
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        body = {**body, "transaction": body.get("transaction") or uuid.uuid4().hex}
-        async with self.http.post(self.url + path, json=body) as r:
-            data = await r.json(content_type=None)
-        if data.get("janus") == "error":
-            raise JanusError(f"{body.get('janus')}: {data['error']}")
-        return data
-
-    async def create(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:  # Janus needs a moment after start to bind its HTTP port
-            try:
-                data = await self._post("", {"janus": "create"})
-                break
-            except aiohttp.ClientConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
-        self.session_id = data["data"]["id"]
-        self._poller = asyncio.create_task(self._poll())
-
-    async def _poll(self) -> None:
-        while True:
-            try:
-                async with self.http.get(f"{self.url}/{self.session_id}?maxev=20",
-                                         timeout=aiohttp.ClientTimeout(total=40)) as r:
-                    events = await r.json(content_type=None)
-            except asyncio.CancelledError:
-                raise
-            except (aiohttp.ClientError, TimeoutError, ValueError):
-                await asyncio.sleep(0.1)
-                continue
-            for ev in events if isinstance(events, list) else [events]:
-                fut = self._waiters.pop(ev.get("transaction") or "", None)
-                if fut is not None and not fut.done():
-                    fut.set_result(ev)
-
-    async def attach(self, plugin: str = "janus.plugin.videoroom") -> int:
-        data = await self._post(f"/{self.session_id}", {"janus": "attach", "plugin": plugin})
-        return data["data"]["id"]
-
-    async def message(self, handle: int, body: dict[str, Any],
-                      jsep: dict[str, Any] | None = None, timeout: float = 15.0) -> dict[str, Any]:
-        """Send a plugin message; wait for the async event when Janus only acks it."""
-        tx = uuid.uuid4().hex
-        fut = asyncio.get_running_loop().create_future()
-        self._waiters[tx] = fut
-        msg: dict[str, Any] = {"janus": "message", "body": body, "transaction": tx}
-        if jsep:
-            msg["jsep"] = jsep
-        data = await self._post(f"/{self.session_id}/{handle}", msg)
-        if data.get("janus") == "ack":
-            data = await asyncio.wait_for(fut, timeout)
-        else:
-            self._waiters.pop(tx, None)
-        plugin = data.get("plugindata", {}).get("data", {})
-        if "error" in plugin:
-            raise JanusError(f"{body.get('request')}: {plugin['error']}")
-        return data
-
-    async def trickle_done(self, handle: int) -> None:
-        await self._post(f"/{self.session_id}/{handle}",
-                         {"janus": "trickle", "candidate": {"completed": True}})
-
-    async def close(self) -> None:
-        if self._poller:
-            self._poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._poller
-        if self.session_id is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._post(f"/{self.session_id}", {"janus": "destroy"}), 3)
-        await self.http.close()
 
 
 # ---------------------------------------------------------------------------- one run
@@ -428,7 +93,7 @@ def _system_idle() -> tuple[float, float]:
     return float(cpu[3] + cpu[4]), float(sum(cpu[:8]))
 
 
-async def run_one(n: int, media: tuple[list[bytes], list[bytes]], workdir: Path,
+async def run_one(n: int, media: Media, workdir: Path,
                   warmup: float, seconds: float, event_loops: int = 1) -> dict[str, Any]:
     janus = JanusProcess(workdir / f"n{n}", event_loops=event_loops)
     pcs: list[RTCPeerConnection] = []
@@ -442,9 +107,7 @@ async def run_one(n: int, media: tuple[list[bytes], list[bytes]], workdir: Path,
         # Publisher: join the room, publish with an aiortc offer.
         pub = RTCPeerConnection(_config())
         pcs.append(pub)
-        vp, ap = media
-        pub.addTrack(PacketTrack("video", vp, 90000, 3000, 1 / 30))
-        pub.addTrack(PacketTrack("audio", ap, 48000, 960, 0.02))
+        add_publisher_tracks(pub, media)
         ph = await api.attach()
         joined = await api.message(ph, {"request": "join", "ptype": "publisher",
                                         "room": ROOM, "display": "publisher"})
@@ -467,10 +130,7 @@ async def run_one(n: int, media: tuple[list[bytes], list[bytes]], workdir: Path,
             pc = RTCPeerConnection(_config())
             pcs.append(pc)
             await pc.setRemoteDescription(RTCSessionDescription(**att["jsep"]))
-            for t in pc.getTransceivers():
-                c = Counter(t.kind)
-                counters.append(c)
-                t.receiver._handle_rtp_packet = c.handle  # type: ignore[method-assign]
+            count_received(pc, counters)
             await pc.setLocalDescription(await pc.createAnswer())
             if i == 0:
                 _keep_sdp(janus.workdir, "subscriber-offer.sdp", att["jsep"]["sdp"])
@@ -495,14 +155,6 @@ async def run_one(n: int, media: tuple[list[bytes], list[bytes]], workdir: Path,
         idle1, total1 = _system_idle()
         snaps1 = [c.snapshot() for c in counters]
         elapsed = t1 - t0
-
-        vframes = received = expected = nbytes = 0
-        for c, a, b in zip(counters, snaps0, snaps1):
-            received += b[0] - a[0]
-            expected += b[2] - a[2]
-            nbytes += b[3] - a[3]
-            if c.kind == "video":
-                vframes += b[1] - a[1]
         # Threads alive at the end: their run time inside the window (a thread that
         # ended inside the window is missed; Janus's threads here live for the run).
         cpu = sum(v - ns0.get(tid, 0) for tid, v in ns1.items()) / 1e9 / elapsed
@@ -517,10 +169,7 @@ async def run_one(n: int, media: tuple[list[bytes], list[bytes]], workdir: Path,
             "n": n,
             "cpu_per_s": cpu,
             "cpu_per_sub": cpu / n if n else None,
-            "fps": vframes / elapsed / n if n else 0.0,
-            "loss": max(0.0, 1 - received / expected) if expected else 0.0,
-            "pps": received / elapsed,
-            "kbps": nbytes * 8 / 1000 / elapsed / n if n else 0.0,
+            **window_rates(counters, snaps0, snaps1, elapsed, n),
             "client_cpu_per_s": (own1 - own0) / elapsed,
             "machine_busy": 1 - (idle1 - idle0) / (total1 - total0) if total1 > total0 else 0.0,
             "ncpu": ncpu,

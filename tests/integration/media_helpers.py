@@ -25,6 +25,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.rtcrtpsender import RTCRtpSender
 from aiortc.rtp import RtpPacket
 
+from media import Router
 from media.client import recycle_receivers
 
 FFMPEG = "/usr/bin/ffmpeg"
@@ -288,3 +289,73 @@ async def wait_for(predicate: Any, timeout: float = 10.0, what: str = "condition
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+@dataclass
+class PubSub:
+    """A router with one publisher on a send transport and one subscriber on a recv
+    transport consuming every producer."""
+
+    router: Router
+    send_t: Any
+    recv_t: Any
+    pub: Publisher
+    producers: list[Any]
+    sub: Subscriber
+    consumers: list[Any]
+
+    async def close(self) -> None:
+        """Subscriber, publisher, then router."""
+        await self.sub.close()
+        await self.pub.close()
+        await self.router.close()
+
+
+async def router_with_transports(**router_kwargs: Any) -> tuple[Router, Any, Any]:
+    """A new router with a send transport and a recv transport."""
+    router = Router(**router_kwargs)
+    send_t = await router.create_transport("send")
+    recv_t = await router.create_transport("recv")
+    return router, send_t, recv_t
+
+
+async def pub_sub(video: Encoded | None, audio: Encoded | None = None, *, frames: int = 0,
+                  pub_capture_rtp: bool = False, sub_capture_rtp: bool = False) -> PubSub:
+    """A new router, a publisher of `video`/`audio` and a subscriber consuming all of it,
+    negotiated; with `frames`, once every consumer's track has decoded that many."""
+    router, send_t, recv_t = await router_with_transports()
+    pub, producers = await publish(send_t, video, audio, capture_rtp=pub_capture_rtp)
+    sub = subscriber(recv_t, capture_rtp=sub_capture_rtp)
+    consumers = [recv_t.consume(p) for p in producers]
+    await sub.negotiate()
+    if frames:
+        await sub.wait_frames([c.id for c in consumers], frames)
+    return PubSub(router, send_t, recv_t, pub, producers, sub, consumers)
+
+
+@dataclass
+class Participant:
+    """One person of a meeting: publishes camera + microphone, subscribes to the others."""
+
+    pub: Publisher
+    send_t: Any
+    producers: list[Any]
+    sub: Subscriber
+    recv_t: Any
+    ids: list[str] = field(default_factory=list)  # consumer ids of the others' producers
+
+
+async def meeting(router: Router, count: int = 3) -> list[Participant]:
+    """`count` participants on `router`, each consuming every other one's audio and video
+    (negotiated, not yet waited for)."""
+    people = []
+    for _ in range(count):
+        send_t = await router.create_transport("send")
+        recv_t = await router.create_transport("recv")
+        pub, producers = await publish(send_t, encoded_video(), encoded_audio())
+        people.append(Participant(pub, send_t, producers, subscriber(recv_t), recv_t))
+    for i, person in enumerate(people):
+        person.ids = [person.recv_t.consume(p).id
+                      for j, other in enumerate(people) if j != i for p in other.producers]
+        await person.sub.negotiate()
+    return people

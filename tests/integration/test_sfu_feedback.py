@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aiortc.rtp import RtcpSrPacket
-from media_helpers import encoded_audio, encoded_video, publish, subscriber, wait_for
+from media_helpers import encoded_audio, encoded_video, pub_sub, publish, subscriber, wait_for
 
 from media import Router
 
@@ -16,14 +16,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def test_subscriber_plis_reach_the_publisher_throttled_to_one_per_500ms() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, (producer,) = await publish(send_t, encoded_video(seconds=10.0), None)
-    sub = subscriber(recv_t)
-    consumer = recv_t.consume(producer)
-    await sub.negotiate()
-    await sub.wait_frames([consumer.id], 3)
+    call = await pub_sub(encoded_video(seconds=10.0), None, frames=3)
+    pub, sub, (producer,), (consumer,) = call.pub, call.sub, call.producers, call.consumers
     await asyncio.sleep(0.6)  # past the window of the PLI sent when the consumer started
     track = pub.tracks["camera"]
     before = track.keyframe_requests
@@ -37,19 +31,12 @@ async def test_subscriber_plis_reach_the_publisher_throttled_to_one_per_500ms() 
     await asyncio.sleep(0.5)
     assert track.keyframe_requests == before + 2  # ... and one deferred to the window's end
     assert producer.dump()["stats"]["plis_sent"] >= 2
-    await sub.close()
-    await pub.close()
-    await router.close()
+    await call.close()
 
 
 async def test_consumers_send_sender_reports_with_their_counts_on_the_publishers_timeline() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, producers = await publish(send_t, encoded_video(), encoded_audio())
-    sub = subscriber(recv_t)
-    consumers = [recv_t.consume(p) for p in producers]
-    await sub.negotiate()
+    call = await pub_sub(encoded_video(), encoded_audio())
+    sub, producers, consumers = call.sub, call.producers, call.consumers
     reports: dict[int, list[RtcpSrPacket]] = {c.ssrc: [] for c in consumers}
     for t in sub.pc.getTransceivers():
         original = t.receiver._handle_rtcp_packet
@@ -74,9 +61,7 @@ async def test_consumers_send_sender_reports_with_their_counts_on_the_publishers
         elapsed = ((sr.ntp_timestamp - ntp_p) & 0xFFFFFFFFFFFFFFFF) / 2**32
         expected = (rtp_p + consumer._mapper.ts_off + int(elapsed * producer.clock_rate)) & 0xFFFFFFFF
         assert abs(((sr.rtp_timestamp - expected + 2**31) & 0xFFFFFFFF) - 2**31) <= producer.clock_rate // 100
-    await sub.close()
-    await pub.close()
-    await router.close()
+    await call.close()
 
 
 async def test_subscribers_get_abs_send_time_and_their_lowest_remb_reaches_the_publisher() -> None:

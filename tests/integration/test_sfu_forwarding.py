@@ -7,7 +7,16 @@ import itertools
 import time
 
 import pytest
-from media_helpers import encoded_audio, encoded_video, publish, subscriber, wait_for
+from media_helpers import (
+    encoded_audio,
+    encoded_video,
+    meeting,
+    pub_sub,
+    publish,
+    router_with_transports,
+    subscriber,
+    wait_for,
+)
 
 from media import Router, totals
 
@@ -15,9 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 
 
 async def test_one_publisher_one_subscriber_decodes_audio_and_video() -> None:
-    router = Router(app_data={"room_id": "t1"})
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
+    router, send_t, recv_t = await router_with_transports(app_data={"room_id": "t1"})
     pub, producers = await publish(send_t, encoded_video(), encoded_audio())
     assert {p.kind for p in producers} == {"audio", "video"}
     assert {p.app_data["source"] for p in producers} == {"camera", "microphone"}
@@ -40,35 +47,20 @@ async def test_one_publisher_one_subscriber_decodes_audio_and_video() -> None:
 
 async def test_three_participants_each_decode_the_others_audio_and_video() -> None:
     router = Router()
-    people = []
-    for _ in range(3):
-        send_t = await router.create_transport("send")
-        recv_t = await router.create_transport("recv")
-        pub, producers = await publish(send_t, encoded_video(), encoded_audio())
-        people.append((pub, producers, subscriber(recv_t), recv_t))
-    expected: list[tuple[object, list[str]]] = []
-    for i, (_, _, sub, recv_t) in enumerate(people):
-        ids = [recv_t.consume(p).id for j, person in enumerate(people) if j != i for p in person[1]]
-        await sub.negotiate()
-        expected.append((sub, ids))
-    for sub, ids in expected:
-        assert len(ids) == 4
-        await sub.wait_frames(ids, 15, timeout=15)
-    for pub, _, sub, _ in people:
-        await sub.close()
-        await pub.close()
+    people = await meeting(router, 3)
+    for person in people:
+        assert len(person.ids) == 4
+        await person.sub.wait_frames(person.ids, 15, timeout=15)
+    for person in people:
+        await person.sub.close()
+        await person.pub.close()
     await router.close()
 
 
 async def test_forwarded_video_payloads_are_byte_identical_to_what_the_publisher_sent() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, producers = await publish(send_t, encoded_video(), encoded_audio(), capture_rtp=True)
-    sub = subscriber(recv_t, capture_rtp=True)
-    consumers = [recv_t.consume(p) for p in producers]
-    await sub.negotiate()
-    await sub.wait_frames([c.id for c in consumers], 30)
+    call = await pub_sub(encoded_video(), encoded_audio(), frames=30, pub_capture_rtp=True,
+                         sub_capture_rtp=True)
+    pub, sub, producers, consumers = call.pub, call.sub, call.producers, call.consumers
     video = next(c for c in consumers if c.kind == "video")
     vp = next(p for p in producers if p.kind == "video")
     sent = [p for p in pub.sent_rtp if p.ssrc == vp.ssrc]
@@ -85,9 +77,7 @@ async def test_forwarded_video_payloads_are_byte_identical_to_what_the_publisher
     assert {p.payload_type for p in got} == {video.dump()["payload_type"]}
     # marker bits survive
     assert [p.marker for p in got] == [p.marker for p in sent[start:start + len(got)]]
-    await sub.close()
-    await pub.close()
-    await router.close()
+    await call.close()
 
 
 async def test_late_joiner_decodes_its_first_frame_within_1s() -> None:
@@ -118,14 +108,9 @@ async def test_late_joiner_decodes_its_first_frame_within_1s() -> None:
 
 
 async def test_closed_producer_ends_the_track_for_subscribers() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, producers = await publish(send_t, encoded_video(), encoded_audio())
-    sub = subscriber(recv_t)
-    consumers = [recv_t.consume(p) for p in producers]
-    await sub.negotiate()
-    await sub.wait_frames([c.id for c in consumers], 5)
+    call = await pub_sub(encoded_video(), encoded_audio(), frames=5)
+    router, send_t, recv_t = call.router, call.send_t, call.recv_t
+    sub, producers, consumers = call.sub, call.producers, call.consumers
     video_p = next(p for p in producers if p.kind == "video")
     video_c = next(c for c in consumers if c.kind == "video")
     closed: list[str] = []
@@ -143,16 +128,12 @@ async def test_closed_producer_ends_the_track_for_subscribers() -> None:
     audio_id = next(c.id for c in consumers if c.kind == "audio")
     before = sub.frames[audio_id]
     await sub.wait_frames([audio_id], before + 10)
-    await sub.close()
-    await pub.close()
-    await router.close()
+    await call.close()
 
 
 @pytest.mark.parametrize("codec", ["h264", "vp8"])
 async def test_publisher_codec_is_forwarded_and_decoded(codec: str) -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
+    router, send_t, recv_t = await router_with_transports()
     pub, producers = await publish(send_t, encoded_video(codec), None)
     (producer,) = producers
     assert producer.mime_type.lower() == f"video/{codec}"

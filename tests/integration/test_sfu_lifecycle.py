@@ -7,7 +7,15 @@ import threading
 
 import pytest
 from aiortc import RTCSessionDescription
-from media_helpers import encoded_audio, encoded_video, publish, subscriber, wait_for
+from media_helpers import (
+    encoded_audio,
+    encoded_video,
+    pub_sub,
+    publish,
+    router_with_transports,
+    subscriber,
+    wait_for,
+)
 
 from media import MediaError, Router
 
@@ -36,9 +44,7 @@ async def test_malformed_offer_raises_bad_sdp(sdp: str) -> None:
 
 
 async def test_malformed_answer_raises_bad_sdp_and_keeps_the_offer_pending() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
+    router, send_t, recv_t = await router_with_transports()
     pub, producers = await publish(send_t, encoded_video(), None)
     recv_t.consume(producers[0])
     await recv_t.create_offer()
@@ -52,9 +58,7 @@ async def test_malformed_answer_raises_bad_sdp_and_keeps_the_offer_pending() -> 
 
 
 async def test_wrong_direction_no_offer_pending_and_closed_codes() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
+    router, send_t, recv_t = await router_with_transports()
     with pytest.raises(MediaError) as info:
         await router.create_transport("sideways")
     assert info.value.code == "wrong_direction"
@@ -85,9 +89,7 @@ async def test_wrong_direction_no_offer_pending_and_closed_codes() -> None:
 
 
 async def test_negotiationneeded_is_coalesced_and_waits_for_the_answer() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
+    router, send_t, recv_t = await router_with_transports()
     pub, producers = await publish(send_t, encoded_video(), encoded_audio())
     events: list[int] = []
     recv_t.observer.on("negotiationneeded", lambda: events.append(1))
@@ -136,14 +138,8 @@ async def test_publisher_renegotiation_adds_and_removes_producers() -> None:
 
 
 async def test_producer_pause_stops_forwarding_and_resume_restarts_at_a_keyframe() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, (producer,) = await publish(send_t, encoded_video(seconds=10.0), None)
-    sub = subscriber(recv_t)
-    consumer = recv_t.consume(producer)
-    await sub.negotiate()
-    await sub.wait_frames([consumer.id], 5)
+    call = await pub_sub(encoded_video(seconds=10.0), None, frames=5)
+    pub, (producer,), (consumer,) = call.pub, call.producers, call.consumers
     events: list[str] = []
     producer.observer.on("pause", lambda: events.append("pause"))
     producer.observer.on("resume", lambda: events.append("resume"))
@@ -165,9 +161,7 @@ async def test_producer_pause_stops_forwarding_and_resume_restarts_at_a_keyframe
     assert consumer.packets == sent
     consumer.resume()
     await wait_for(lambda: consumer.packets > sent, 2, "forwarding after consumer resume")
-    await sub.close()
-    await pub.close()
-    await router.close()
+    await call.close()
 
 
 async def test_closing_a_router_closes_everything_and_leaks_no_tasks_or_threads() -> None:
@@ -233,9 +227,7 @@ async def test_producer_closed_by_the_server_stays_closed_until_the_client_stops
 
 
 async def test_consumer_added_or_closed_while_an_offer_is_made_gets_another_offer() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
+    router, send_t, recv_t = await router_with_transports()
     pub, producers = await publish(send_t, encoded_video(), encoded_audio())
     sub = subscriber(recv_t)
     events: list[int] = []

@@ -7,22 +7,16 @@ import asyncio
 from typing import Any
 
 import pytest
-from media_helpers import encoded_video, publish, subscriber, wait_for
+from media_helpers import encoded_video, pub_sub, wait_for
 
-from media import Router, totals
+from media import totals
 
 pytestmark = pytest.mark.timeout(60)
 
 
 async def test_packet_dropped_towards_a_subscriber_is_retransmitted_on_its_nack() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, (producer,) = await publish(send_t, encoded_video(), None)
-    sub = subscriber(recv_t, capture_rtp=True)
-    consumer = recv_t.consume(producer)
-    await sub.negotiate()
-    await sub.wait_frames([consumer.id], 5)
+    call = await pub_sub(encoded_video(), None, frames=5, sub_capture_rtp=True)
+    sub, (producer,), (consumer,) = call.sub, call.producers, call.consumers
     dropped: list[int] = []
     original = consumer._sendto
 
@@ -44,20 +38,12 @@ async def test_packet_dropped_towards_a_subscriber_is_retransmitted_on_its_nack(
     resent = [p for p in sub.received_rtp if p.ssrc == consumer.ssrc and p.sequence_number == dropped[0]]
     cached = producer._cache.get(consumer._mapper.source_seq(dropped[0]))
     assert cached is not None and resent[0].payload == cached.payload
-    await sub.close()
-    await pub.close()
-    await router.close()
+    await call.close()
 
 
 async def test_packet_lost_from_the_publisher_is_nacked_upstream_and_recovered() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, (producer,) = await publish(send_t, encoded_video(), None)
-    sub = subscriber(recv_t)
-    consumer = recv_t.consume(producer)
-    await sub.negotiate()
-    await sub.wait_frames([consumer.id], 5)
+    call = await pub_sub(encoded_video(), None, frames=5)
+    pub, (producer,) = call.pub, call.producers
     # lose one packet on the wire from the publisher (before SRTP, so it is a real loss)
     dtls = pub.pc.getTransceivers()[0].sender.transport
     send_rtp = dtls._send_rtp
@@ -74,22 +60,14 @@ async def test_packet_lost_from_the_publisher_is_nacked_upstream_and_recovered()
     await wait_for(lambda: lost and producer._cache.get(lost[0]) is not None, 5,
                    "the lost packet to be resent by the publisher")
     assert producer.nacks_sent >= 1
-    await sub.close()
-    await pub.close()
-    await router.close()
+    await call.close()
 
 
 async def test_padding_only_packets_are_forwarded_as_padding_with_contiguous_sequence() -> None:
     from aiortc.rtp import RtpPacket
 
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
-    pub, (producer,) = await publish(send_t, encoded_video(), None)
-    sub = subscriber(recv_t, capture_rtp=True)
-    consumer = recv_t.consume(producer)
-    await sub.negotiate()
-    await sub.wait_frames([consumer.id], 5)
+    call = await pub_sub(encoded_video(), None, frames=5, sub_capture_rtp=True)
+    pub, sub, (producer,), (consumer,) = call.pub, call.sub, call.producers, call.consumers
     # what a browser sends to probe bandwidth when RTX is not negotiated
     await pub.close()  # stop the real stream so the injected seq is not reused
     await asyncio.sleep(0.2)  # packets still in flight
@@ -105,4 +83,4 @@ async def test_padding_only_packets_are_forwarded_as_padding_with_contiguous_seq
     assert pad.sequence_number == (out_before + 1) & 0xFFFF
     assert producer.dump()["stats"]["padding"] == 1
     await sub.close()
-    await router.close()
+    await call.router.close()

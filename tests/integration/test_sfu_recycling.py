@@ -7,7 +7,15 @@ import threading
 import time
 
 import pytest
-from media_helpers import Subscriber, encoded_audio, encoded_video, publish, subscriber
+from media_helpers import (
+    Subscriber,
+    encoded_audio,
+    encoded_video,
+    meeting,
+    publish,
+    router_with_transports,
+    subscriber,
+)
 
 from media import Router
 
@@ -107,9 +115,7 @@ async def test_a_reused_mline_switches_codec_from_vp8_to_h264() -> None:
 
 
 async def test_an_mline_is_reused_only_after_its_inactive_answer() -> None:
-    router = Router()
-    send_t = await router.create_transport("send")
-    recv_t = await router.create_transport("recv")
+    router, send_t, recv_t = await router_with_transports()
     pub, (video,) = await publish(send_t, encoded_video(), None)
     sub = subscriber(recv_t)
     a = recv_t.consume(video)
@@ -155,43 +161,32 @@ async def _answer(sub: Subscriber, offer: str) -> None:
 
 async def test_publisher_receivers_start_no_decoder_thread_and_forwarding_works() -> None:
     router = Router()
-    people = []
-    for _ in range(3):
-        send_t = await router.create_transport("send")
-        recv_t = await router.create_transport("recv")
-        pub, producers = await publish(send_t, encoded_video(), encoded_audio())
-        people.append((pub, send_t, producers, subscriber(recv_t), recv_t))
-    expected = []
-    for i, (_, _, _, sub, recv_t) in enumerate(people):
-        ids = [recv_t.consume(p).id for j, person in enumerate(people) if j != i for p in person[2]]
-        await sub.negotiate()
-        expected.append((sub, ids))
-    for sub, ids in expected:
-        await sub.wait_frames(ids, 15, timeout=15)
-    server_receivers = [t.receiver for _, send_t, _, _, _ in people
-                        for t in send_t._pc.getTransceivers()]
+    people = await meeting(router, 3)
+    for person in people:
+        await person.sub.wait_frames(person.ids, 15, timeout=15)
+    server_receivers = [t.receiver for person in people for t in person.send_t._pc.getTransceivers()]
     assert len(server_receivers) == 6
     assert all(r._RTCRtpReceiver__started for r in server_receivers)  # RTCP task running
     assert all(r._RTCRtpReceiver__decoder_thread is None for r in server_receivers)
     # every decoder thread alive belongs to a client subscriber
     client_threads = {t.receiver._RTCRtpReceiver__decoder_thread
-                      for _, _, _, sub, _ in people for t in sub.pc.getTransceivers()}
+                      for person in people for t in person.sub.pc.getTransceivers()}
     decoders = [t for t in threading.enumerate() if t.name.endswith("-decoder")]
     assert len(decoders) == 12 and set(decoders) <= client_threads
     # NACK generation is kept, and receiver reports still reach the publishers
-    for _, _, producers, _, _ in people:
-        video = next(p for p in producers if p.kind == "video")
+    for person in people:
+        video = next(p for p in person.producers if p.kind == "video")
         assert video._nack is not None and video._stream is not None
-    for pub, _, _, _, _ in people:
+    for person in people:
         deadline = time.monotonic() + 5
         while True:
-            stats = await pub.pc.getStats()
+            stats = await person.pub.pc.getStats()
             kinds = {s.kind for s in stats.values() if s.type == "remote-inbound-rtp"}
             if kinds == {"audio", "video"}:
                 break
             assert time.monotonic() < deadline, f"no receiver reports: {kinds}"
             await asyncio.sleep(0.1)
-    for pub, _, _, sub, _ in people:
-        await sub.close()
-        await pub.close()
+    for person in people:
+        await person.sub.close()
+        await person.pub.close()
     await router.close()
