@@ -6,6 +6,7 @@ import os
 import re
 import selectors
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -147,13 +148,7 @@ def test_concurrent_migrate_processes_on_postgres_all_succeed(tmp_path: Path, pg
 
 def test_serve_prints_the_url_answers_health_and_stops_on_sigterm(tmp_path: Path) -> None:
     env = cli_env(tmp_path, CARERTC_LOG_LEVEL="INFO")
-    proc = subprocess.Popen(
-        [str(CARERTC), "serve", "--host", "127.0.0.1", "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_serve(env)
     try:
         line = _read_line(proc, timeout=30)
         match = re.match(
@@ -172,6 +167,17 @@ def test_serve_prints_the_url_answers_health_and_stops_on_sigterm(tmp_path: Path
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def start_serve(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """`carertc serve` on 127.0.0.1 and a free port, as a subprocess with piped output."""
+    return subprocess.Popen(
+        [str(CARERTC), "serve", "--host", "127.0.0.1", "--port", "0", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
@@ -206,16 +212,8 @@ def test_no_command_prints_help_and_exits_2(tmp_path: Path) -> None:
 
 
 def test_serve_https_uses_a_self_signed_certificate_for_lan_cameras(tmp_path: Path) -> None:
-    import ssl
-
     env = cli_env(tmp_path)
-    proc = subprocess.Popen(
-        [str(CARERTC), "serve", "--host", "127.0.0.1", "--port", "0", "--https"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_serve(env, "--https")
     try:
         line = _read_line(proc, timeout=30)
         match = re.match(r"CareRTC listening on (https://127\.0\.0\.1:(\d+)/)", line)
