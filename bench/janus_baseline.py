@@ -23,7 +23,7 @@ cpu_per_sub, fps, loss, cpu_marginal_per_sub, us_per_pkt, ...); ``await
 run_janus_async(...)`` inside an event loop. Compare cpu_marginal_per_sub (CPU above
 the publisher-only N=0 run, per subscriber) with forwarding.py's per-sub figure:
 cpu_per_sub = cpu_per_s / N also carries Janus's ~15 core-ms/s of publisher ingest
-and timers. See docs/PERFORMANCE-janus.md.
+and timers. See docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
