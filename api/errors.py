@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from accounts.errors import AccountError, AuthError
+from im.errors import ImError
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except AuthError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if AUTH_STATUS[exc.code] == 401 else None
         return error_response(AUTH_STATUS[exc.code], exc.code, exc.message, headers)
+    except ImError as exc:
+        return error_response(exc.status, exc.code, exc.message)
     except AccountError as exc:
         return error_response(ACCOUNT_STATUS.get(exc.code, 400), exc.code, exc.message)
     except web.HTTPException as exc:

@@ -9,7 +9,7 @@ and disposes of the database engine.
 
 Services are reachable through app keys::
 
-    app[SETTINGS], app[TOKENS], app[USERS], app[ROOMS],
+    app[SETTINGS], app[TOKENS], app[USERS], app[ROOMS], app[IM],
     app[ENGINE], app[SESSIONS]
 """
 
@@ -28,11 +28,15 @@ from accounts.service import UserService
 from accounts.tokens import TokenService
 from api import setup_api
 from api.errors import error_middleware
+from api.im import ImRoutes
 from carertc.config import Settings
 from db import engine as db_engine
 from db import migrate
+from im import ImService
 from rooms import RoomService
 from signaling import attach as attach_signaling
+from signaling.im import ImSignaling
+from signaling.server import SIGNALING_KEY
 from web import setup_routes as setup_web_routes
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ SETTINGS = web.AppKey("carertc.settings", Settings)
 TOKENS = web.AppKey("carertc.tokens", TokenService)
 USERS = web.AppKey("carertc.users", UserService)
 ROOMS = web.AppKey("carertc.rooms", RoomService)
+IM = web.AppKey("carertc.im", ImService)
 ENGINE = web.AppKey("carertc.engine", AsyncEngine)
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
     "carertc.sessions", async_sessionmaker
@@ -64,6 +69,12 @@ async def build_app(settings: Settings) -> web.Application:
             settings.auth.jwt_secret, settings.auth.issuer, settings.auth.audience
         )
         room_service = _make_room_service(settings)
+        im_service = ImService(
+            engine,
+            sessions,
+            recall_window_seconds=settings.im.recall_window_seconds,
+            max_text_length=settings.im.max_text_length,
+        )
 
         app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
         app[SETTINGS] = settings
@@ -72,9 +83,10 @@ async def build_app(settings: Settings) -> web.Application:
         app[USERS] = users
         app[TOKENS] = tokens
         app[ROOMS] = room_service
+        app[IM] = im_service
         app.cleanup_ctx.append(_lifecycle)
 
-        setup_api(
+        auth = setup_api(
             app,
             tokens=tokens,
             users=users,
@@ -90,6 +102,8 @@ async def build_app(settings: Settings) -> web.Application:
             rooms=room_service,
             client_manager=_client_manager(settings),
         )
+        ImSignaling(app[SIGNALING_KEY], im_service)
+        ImRoutes(auth, im_service).register(app)
         setup_web_routes(app)
     except BaseException:
         await _close(room_service, engine)
@@ -101,6 +115,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Log start and stop; on shutdown close the room service, then the database."""
     log.info("app_started")
     yield
+    await app[IM].close()
     await _close(app[ROOMS], app[ENGINE])
     log.info("app_stopped")
 

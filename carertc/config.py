@@ -200,6 +200,33 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class ImSettings:
+    """Messaging: recall window, text and upload limits, retention per conversation type."""
+
+    recall_window_seconds: int = 120
+    max_text_length: int = 4000
+    retention_days_direct: int = 0
+    retention_days_group: int = 0
+    retention_days_room: int = 0
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_file_bytes: int = 100 * 1024 * 1024
+    max_audio_bytes: int = 50 * 1024 * 1024
+    max_video_bytes: int = 500 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+
+    def __post_init__(self) -> None:
+        _check_int(
+            self.recall_window_seconds, env_name("im", "recall_window_seconds"), 0, 86400 * 365
+        )
+        _check_int(self.max_text_length, env_name("im", "max_text_length"), 1, 1_000_000)
+        for name in ("retention_days_direct", "retention_days_group", "retention_days_room"):
+            _check_int(getattr(self, name), env_name("im", name), 0, 36500)
+        for name in ("max_image_bytes", "max_file_bytes", "max_audio_bytes", "max_video_bytes"):
+            _check_int(getattr(self, name), env_name("im", name), 1, 1 << 40)
+        _check_int(self.max_image_pixels, env_name("im", "max_image_pixels"), 1, 1 << 34)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration tree."""
 
@@ -211,6 +238,7 @@ class Settings:
     rooms: RoomsSettings = field(default_factory=RoomsSettings)
     media: MediaSettings = field(default_factory=MediaSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    im: ImSettings = field(default_factory=ImSettings)
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).expanduser()
@@ -249,6 +277,7 @@ class Settings:
             "rooms": dataclasses.asdict(self.rooms),
             "media": {"ice_servers": [redact_ice(s) for s in self.media.ice_servers]},
             "log": dataclasses.asdict(self.log),
+            "im": dataclasses.asdict(self.im),
         }
 
 
@@ -299,6 +328,7 @@ _SECTIONS: dict[str, type] = {
     "rooms": RoomsSettings,
     "media": MediaSettings,
     "log": LogSettings,
+    "im": ImSettings,
 }
 
 

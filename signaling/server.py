@@ -5,13 +5,14 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import socketio
 from aiohttp import web
 
 from accounts.errors import AuthError
+from im.errors import ImError
 from rooms import Identity, RoomError, RoomService
 from signaling import validation
 from signaling.validation import BadRequest
@@ -20,6 +21,11 @@ log = logging.getLogger("carertc.signaling")
 
 Handler = Callable[[str, Identity, Any], Awaitable[dict[str, Any]]]
 OK: dict[str, Any] = {"ok": True}
+
+
+def user_room(user_id: str) -> str:
+    """The Socket.IO room holding every socket of one user."""
+    return f"user:{user_id}"
 
 
 def error(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -36,6 +42,8 @@ class Signaling:
         self.users = users
         self.rooms = rooms
         self.identities: dict[str, Identity] = {}
+        self.connect_hooks: list[Callable[[str, Identity], Awaitable[None]]] = []
+        self.disconnect_hooks: list[Callable[[str, Identity], Awaitable[None]]] = []
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         for event, handler in {
@@ -48,9 +56,13 @@ class Signaling:
             "screen:start": self.screen_start,
             "screen:stop": self.screen_stop,
         }.items():
-            sio.on(event, self._request(event, handler))
+            self.register(event, handler)
         sio.on("*", self.unknown_event)
         rooms.set_notifier(self.notify)
+
+    def register(self, event: str, handler: Handler) -> None:
+        """Handle ``event`` with ``handler(sid, identity, data) -> ack`` (errors become error acks)."""
+        self.sio.on(event, self._request(event, handler))
 
     # -- connection -------------------------------------------------------------------
 
@@ -71,9 +83,16 @@ class Signaling:
             log.exception("socket_connect_failed", extra={"sid": sid})
             body = error("internal_error", "internal error")
             raise socketio.exceptions.ConnectionRefusedError("internal error", body) from None
-        self.identities[sid] = Identity(
+        identity = Identity(
             user_id=claims.sub, name=claims.name, role=claims.role, room_grant=claims.room
         )
+        self.identities[sid] = identity
+        await self.sio.enter_room(sid, user_room(claims.sub))
+        for hook in self.connect_hooks:
+            try:
+                await hook(sid, identity)
+            except Exception:
+                log.exception("connect_hook_failed", extra={"sid": sid})
         log.info("socket_connected", extra={"sid": sid, "user_id": claims.sub, "role": claims.role})
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -86,6 +105,12 @@ class Signaling:
             pass
         except Exception:
             log.exception("socket_disconnect_failed", extra={"sid": sid})
+        if identity is not None:
+            for hook in self.disconnect_hooks:
+                try:
+                    await hook(sid, identity)
+                except Exception:
+                    log.exception("disconnect_hook_failed", extra={"sid": sid})
         log.info(
             "socket_disconnected",
             extra={
@@ -98,6 +123,13 @@ class Signaling:
     async def notify(self, session: str, event: str, payload: dict[str, Any]) -> None:
         """rooms/ notifier: emit ``event`` to one socket."""
         await self.sio.emit(event, payload, to=session)
+
+    async def to_users(
+        self, user_ids: Iterable[str], event: str, payload: dict[str, Any], skip: str | None = None
+    ) -> None:
+        """Emit ``event`` to every device of every user in ``user_ids`` (except socket ``skip``)."""
+        for uid in user_ids:
+            await self.sio.emit(event, payload, room=user_room(uid), skip_sid=skip)
 
     # -- requests --------------------------------------------------------------------------
 
@@ -112,7 +144,7 @@ class Signaling:
                     result = await handler(sid, identity, data)
             except BadRequest as exc:
                 result = error("bad_request", exc.message)
-            except RoomError as exc:
+            except (RoomError, ImError) as exc:
                 result = exc.to_dict()
             except Exception:
                 log.exception("request_failed", extra={"sid": sid, "sio_event": event})

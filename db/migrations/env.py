@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 # Import every models module here so autogenerate sees all tables on Base.metadata.
 import accounts.models  # noqa: F401
+import im.models  # noqa: F401
 from db.base import Base
 
 target_metadata = Base.metadata
