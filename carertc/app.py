@@ -34,6 +34,7 @@ from db import engine as db_engine
 from db import migrate
 from im import ImService
 from rooms import RoomService
+from rooms.chat import RoomChat
 from signaling import attach as attach_signaling
 from signaling.im import ImSignaling
 from signaling.server import SIGNALING_KEY
@@ -84,6 +85,7 @@ async def build_app(settings: Settings) -> web.Application:
         app[TOKENS] = tokens
         app[ROOMS] = room_service
         app[IM] = im_service
+        room_service.add_listener(RoomChat(im_service))
         app.cleanup_ctx.append(_lifecycle)
 
         auth = setup_api(
@@ -115,17 +117,23 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Log start and stop; on shutdown close the room service, then the database."""
     log.info("app_started")
     yield
-    await app[IM].close()
-    await _close(app[ROOMS], app[ENGINE])
+    await _close(app[ROOMS], app[ENGINE], app[IM])
     log.info("app_stopped")
 
 
-async def _close(room_service: RoomService | None, engine: AsyncEngine) -> None:
+async def _close(
+    room_service: RoomService | None, engine: AsyncEngine, im_service: ImService | None = None
+) -> None:
     if room_service is not None:
         try:
             await room_service.close()
         except Exception:
             log.exception("rooms_close_failed")
+    if im_service is not None:
+        try:
+            await im_service.close()
+        except Exception:
+            log.exception("im_close_failed")
     await engine.dispose()
 
 

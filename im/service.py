@@ -233,24 +233,37 @@ class ImService:
                 )
         return conv
 
+    async def room_conversation_id(self, room_id: str) -> str | None:
+        """The id of the conversation beside ``room_id``, if there is one."""
+        async with self.sessions() as s:
+            return (
+                await s.execute(select(Conversation.id).where(Conversation.room_id == room_id))
+            ).scalar_one_or_none()
+
+    async def ensure_room_conversation(
+        self, actor: Actor, room_id: str, title: str | None = None
+    ) -> tuple[str, bool]:
+        """Get or create the conversation beside a call with the actor as a member.
+
+        Returns ``(conversation id, whether the actor was added now)``. The caller
+        has already checked that the actor may enter the room.
+        """
+        existing = await self.room_conversation_id(room_id)
+        if existing is None:
+            role = "owner" if actor.role in STAFF_ROLES else "member"
+            conv = await self._create(
+                actor, "group", {actor.user_id: role}, title or room_id, room_id, None
+            )
+            return conv["id"], True
+        role = "owner" if actor.role in STAFF_ROLES else "member"
+        return existing, await self._ensure_member(existing, actor.user_id, role)
+
     async def room_conversation(
         self, actor: Actor, room_id: str, title: str | None = None
     ) -> dict[str, Any]:
-        """The conversation beside a call; created on first use, the actor added as a member.
-
-        The caller (the API edge) has already checked that the actor may enter the room.
-        """
-        async with self.sessions() as s:
-            existing = (
-                await s.execute(select(Conversation.id).where(Conversation.room_id == room_id))
-            ).scalar_one_or_none()
-        if existing is None:
-            members = {actor.user_id: "owner" if actor.role in STAFF_ROLES else "member"}
-            return await self._create(actor, "group", members, title or room_id, room_id, None)
-        added = await self._ensure_member(existing, actor.user_id)
-        if added:
-            await self.post_system(existing, "joined", user_id=actor.user_id, name=actor.name)
-        return await self.conversation(actor.user_id, existing)
+        """The conversation beside a call as the actor sees it (created/joined on first use)."""
+        conv_id, _ = await self.ensure_room_conversation(actor, room_id, title)
+        return await self.conversation(actor.user_id, conv_id)
 
     async def _ensure_member(
         self, conversation_id: str, user_id: str, role: str = "member"

@@ -19,6 +19,9 @@ from rooms.participant import Participant, source_of
 from rooms.permissions import SOURCES, Identity, check_join, check_sources, media_permissions
 from rooms.room import Room
 
+# listener(event, room_id, identity): "opened", "joined", "left" or "closed" (identity None)
+RoomListener = Callable[[str, str, Identity | None], Coroutine[Any, Any, None]]
+
 log = logging.getLogger("carertc.rooms")
 
 MUTABLE_SOURCES = {"camera": "video_muted", "microphone": "audio_muted"}
@@ -70,6 +73,7 @@ class RoomService:
         self.ice_servers: list[dict[str, Any]] = list(ice_servers or [])
         self._router_factory = router_factory or self._default_router
         self._notifier: Notifier = _drop
+        self._listeners: list[RoomListener] = []
         self._rooms: dict[str, Room] = {}
         self._sessions: dict[str, Participant] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -80,6 +84,14 @@ class RoomService:
     def set_notifier(self, notifier: Notifier) -> None:
         """Deliver server notifications through ``notifier(session, event, payload)``."""
         self._notifier = notifier
+
+    def add_listener(self, listener: RoomListener) -> None:
+        """Call ``listener(event, room_id, identity)`` on opened/joined/left/closed (off the request path)."""
+        self._listeners.append(listener)
+
+    def _emit(self, event: str, room_id: str, identity: Identity | None) -> None:
+        for listener in self._listeners:
+            self._spawn(listener(event, room_id, identity), name=f"rooms.{event}:{room_id}")
 
     def _default_router(self, room_id: str) -> Any:
         return Router(ice_servers=self.ice_servers, app_data={"room_id": room_id})
@@ -147,6 +159,7 @@ class RoomService:
             room = Room(id=room_id, router=self._router_factory(room_id))
             self._rooms[room_id] = room
             log.info("room_opened", extra={"room_id": room_id})
+            self._emit("opened", room_id, identity)
         if len(room.participants) >= self.max_participants:
             raise RoomError("room_full", f"the room has its maximum of {self.max_participants}")
         room.cancel_empty_timer()
@@ -183,8 +196,10 @@ class RoomService:
         for other in room.others(participant):
             for producer in list(other.producers.values()):
                 self._subscribe(participant, other, producer)
-        self._broadcast(room, "participant:joined", {"participant": participant.to_dict()},
-                        exclude=participant)
+        self._broadcast(
+            room, "participant:joined", {"participant": participant.to_dict()}, exclude=participant
+        )
+        self._emit("joined", room_id, identity)
         log.info(
             "room_joined",
             extra={
@@ -224,6 +239,7 @@ class RoomService:
                 self._broadcast(
                     room, "participant:left", {"participant_id": participant.id, "reason": reason}
                 )
+                self._emit("left", room.id, participant.identity)
         log.info(
             "room_left",
             extra={
@@ -240,7 +256,9 @@ class RoomService:
                 try:
                     await transport.close()
                 except Exception:
-                    log.exception("transport_close_failed", extra={"participant_id": participant.id})
+                    log.exception(
+                        "transport_close_failed", extra={"participant_id": participant.id}
+                    )
 
     async def _discard(self, room: Room, participant: Participant) -> None:
         """Forget ``participant``; schedule the room's close if it is now empty."""
@@ -281,6 +299,7 @@ class RoomService:
         except Exception:
             log.exception("router_close_failed", extra={"room_id": room.id})
         log.info("room_closed", extra={"room_id": room.id})
+        self._emit("closed", room.id, None)
 
     # -- publishing ---------------------------------------------------------------
 
@@ -293,14 +312,18 @@ class RoomService:
         check_sources(participant.permissions, set(sources.values()))
         unnamed = _unnamed_sending_mids(sdp, sources)
         if unnamed:
-            raise RoomError("bad_request", f"'sources' lacks sending m-line(s) {', '.join(unnamed)}")
+            raise RoomError(
+                "bad_request", f"'sources' lacks sending m-line(s) {', '.join(unnamed)}"
+            )
         app = {mid: {"source": source, "mid": mid} for mid, source in sources.items()}
         try:
             answer, producers = await participant.send.receive_offer(sdp, sources=app)
         except MediaError as exc:
             if participant.left:
                 raise RoomError("not_in_room", "the connection left") from None
-            code = exc.code if exc.code in ("bad_sdp", "negotiation_failed") else "negotiation_failed"
+            code = (
+                exc.code if exc.code in ("bad_sdp", "negotiation_failed") else "negotiation_failed"
+            )
             raise RoomError(code, exc.message) from None
         if participant.left:
             raise RoomError("not_in_room", "the connection left")
@@ -412,7 +435,11 @@ class RoomService:
             self._broadcast(room, "participant:updated", {"participant": participant.to_dict()})
         log.info(
             "media_muted" if muted else "media_unmuted",
-            extra={"room_id": participant.room_id, "participant_id": participant.id, "source": source},
+            extra={
+                "room_id": participant.room_id,
+                "participant_id": participant.id,
+                "source": source,
+            },
         )
 
     async def screen_start(self, session: str) -> None:
@@ -429,7 +456,10 @@ class RoomService:
             raise RoomError("not_publishing", "no screen is being shared")
         for producer in producers:
             await _maybe_await(producer.close())
-        log.info("screen_stopped", extra={"room_id": participant.room_id, "participant_id": participant.id})
+        log.info(
+            "screen_stopped",
+            extra={"room_id": participant.room_id, "participant_id": participant.id},
+        )
 
     # -- shutdown ---------------------------------------------------------------------
 
@@ -439,6 +469,9 @@ class RoomService:
         for room in list(self._rooms.values()):
             await self._close_room(room)
         tasks = [t for t in self._tasks if not t.done()]
+        if tasks:  # let listeners record the ends of calls, briefly
+            _, tasks_left = await asyncio.wait(tasks, timeout=2.0)
+            tasks = list(tasks_left)
         for task in tasks:
             task.cancel()
         if tasks:
