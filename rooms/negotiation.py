@@ -94,7 +94,9 @@ class Negotiator:
             raise
         except MediaError as exc:
             if not self.closed:
-                log.warning("media_offer_failed", extra={"participant_id": self._label, "code": exc.code})
+                log.warning(
+                    "media_offer_failed", extra={"participant_id": self._label, "code": exc.code}
+                )
             return
         except Exception:
             if not self.closed:
