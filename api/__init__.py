@@ -39,9 +39,10 @@ def setup_api(
     ready_check: Callable[[], Awaitable[bool]],
     rooms: RoomStats | None = None,
     media_totals: Callable[[], dict[str, Any]] | None = None,
+    im_totals: Callable[[], dict[str, int]] | None = None,
 ) -> AuthRoutes:
     """Register the API routes on ``app``; returns the auth routes (for ``authenticate``)."""
     auth = AuthRoutes(tokens, users, token_ttl_seconds)
     auth.register(app)
-    OpsRoutes(ready_check, rooms, media_totals).register(app)
+    OpsRoutes(ready_check, rooms, media_totals, im_totals).register(app)
     return auth

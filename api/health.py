@@ -38,6 +38,10 @@ MEDIA_COUNTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "carertc_nacks_total": ("NACKs received from subscribers", ("nacks", "nacks_received")),
 }
+IM_COUNTERS = {
+    "messages_written": "messages stored (resends not counted)",
+    "write_batches": "group-commit transactions that stored messages",
+}
 _NAME_OK = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -49,10 +53,12 @@ class OpsRoutes:
         ready_check: Callable[[], Awaitable[bool]],
         rooms: RoomStats | None = None,
         media_totals: Callable[[], dict[str, Any]] | None = None,
+        im_totals: Callable[[], dict[str, int]] | None = None,
     ) -> None:
         self.ready_check = ready_check
         self.rooms = rooms
         self.media_totals = media_totals
+        self.im_totals = im_totals
         self.started = time.monotonic()
 
     def register(self, app: web.Application) -> None:
@@ -124,6 +130,14 @@ class OpsRoutes:
             if key in named or not _NAME_OK.match(key) or value is None:
                 continue
             sample(f"carertc_media_{key}_total", "counter", f"media counter {key}", value)
+        im: dict[str, int] = {}
+        if self.im_totals is not None:
+            try:
+                im = dict(self.im_totals())
+            except Exception:
+                log.exception("metrics_im_failed")
+        for key, help_ in IM_COUNTERS.items():
+            sample(f"carertc_im_{key}_total", "counter", help_, _number(im.get(key, 0)))
         return "\n".join(lines) + "\n"
 
 

@@ -71,6 +71,10 @@ class ImService:
         """Where events for users go (the Socket.IO edge)."""
         self.publish = publish
 
+    def totals(self) -> dict[str, int]:
+        """Counters for /metrics."""
+        return {"messages_written": self.writer.written, "write_batches": self.writer.batches}
+
     async def close(self) -> None:
         """Store what is queued and stop the writer."""
         await self.writer.close()

@@ -82,3 +82,26 @@ async def test_non_member_cannot_see_a_conversation(server) -> None:
     finally:
         await a.disconnect()
         await s.disconnect()
+
+
+async def test_metrics_count_stored_messages(server) -> None:
+    nurse = await server.user("nina", "nurse")
+    patient = await server.user("pat", "elder")
+    a = await ImClient(server.url, server.token(nurse)).connect()
+    try:
+        conv = await a.request("im:conversations", {})
+        assert conv == {"conversations": []}
+        async with aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {server.token(nurse)}"}
+        ) as http:
+            resp = await http.post(
+                f"{server.url}/api/v1/conversations", json={"kind": "direct", "members": [patient.id]}
+            )
+            cid = (await resp.json())["id"]
+            for i in range(3):
+                await a.send_text(cid, f"m{i}", client_msg_id=f"m{i}")
+            await a.send_text(cid, "m0", client_msg_id="m0")  # a resend is not counted
+            text = await (await http.get(f"{server.url}/metrics")).text()
+        assert "carertc_im_messages_written_total 3" in text
+    finally:
+        await a.disconnect()
