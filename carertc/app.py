@@ -96,6 +96,7 @@ async def build_app(settings: Settings) -> web.Application:
             ready_check=lambda: db_engine.ping(engine),
             rooms=room_service,
             media_totals=media.totals,
+            im_totals=im_service.totals,
         )
         attach_signaling(
             app,
