@@ -14,6 +14,25 @@ class Presence:
     def __init__(self) -> None:
         self._sockets: dict[str, set[str]] = {}
 
+    async def came(self, user_id: str, sid: str) -> bool:
+        """A socket opened; True if the user just came online (everywhere)."""
+        return self.connect(user_id, sid)
+
+    async def went(self, user_id: str, sid: str) -> bool:
+        """A socket closed; True if the user just went offline (everywhere)."""
+        return self.disconnect(user_id, sid)
+
+    async def who(self, user_ids: Iterable[str]) -> list[str]:
+        """Those of ``user_ids`` online anywhere."""
+        return self.online(user_ids)
+
+    async def close(self) -> None:
+        """Nothing to release in memory."""
+
+    def local_count(self, user_id: str) -> int:
+        """Open sockets of ``user_id`` on this node."""
+        return len(self._sockets.get(user_id, ()))
+
     def connect(self, user_id: str, sid: str) -> bool:
         """Record a socket; True if it is the user's first (they came online)."""
         sockets = self._sockets.setdefault(user_id, set())

@@ -47,12 +47,12 @@ class ImSignaling:
     async def on_connect(self, sid: str, identity: Identity) -> None:
         """First device online: tell the user's contacts."""
         self.im.remember_name(identity.user_id, identity.name)
-        if self.presence.connect(identity.user_id, sid):
+        if await self.presence.came(identity.user_id, sid):
             await self._announce(identity.user_id, True)
 
     async def on_disconnect(self, sid: str, identity: Identity) -> None:
         """Last device gone: stop their typing and tell their contacts."""
-        if self.presence.disconnect(identity.user_id, sid):
+        if await self.presence.went(identity.user_id, sid):
             for conv in self.typing_timers.stop_user(identity.user_id):
                 await self._typing_event(identity, conv, False)
             await self._announce(identity.user_id, False)
@@ -149,8 +149,9 @@ class ImSignaling:
         d = v.obj(data)
         conv = v.ident(d, "conversation_id")
         await self.im.membership(identity.user_id, conv)
-        return {"online": self.presence.online(await self.im.member_ids(conv))}
+        return {"online": await self.presence.who(await self.im.member_ids(conv))}
 
-    def close(self) -> None:
-        """Disarm typing timers."""
+    async def close(self) -> None:
+        """Disarm typing timers; release presence."""
         self.typing_timers.clear()
+        await self.presence.close()
