@@ -10,7 +10,7 @@ and disposes of the database engine.
 Services are reachable through app keys::
 
     app[SETTINGS], app[TOKENS], app[USERS], app[ROOMS], app[IM],
-    app[ENGINE], app[SESSIONS]
+    app[ATTACHMENTS], app[IM_RETENTION], app[ENGINE], app[SESSIONS]
 """
 
 from __future__ import annotations
@@ -27,12 +27,20 @@ from accounts.errors import UserExists
 from accounts.service import UserService
 from accounts.tokens import TokenService
 from api import setup_api
+from api.attachments import AttachmentRoutes
 from api.errors import error_middleware
 from api.im import ImRoutes
+from api.im_admin import ImAdminRoutes
 from carertc.config import Settings
 from db import engine as db_engine
 from db import migrate
 from im import ImService
+from im.attachments import AttachmentService
+from im.export import ConversationExporter
+from im.presence import Presence
+from im.presence_redis import RedisPresence
+from im.retention import RetentionService, retention_days
+from im.search import SearchService
 from rooms import RoomService
 from rooms.chat import RoomChat
 from signaling import attach as attach_signaling
@@ -47,6 +55,9 @@ TOKENS = web.AppKey("carertc.tokens", TokenService)
 USERS = web.AppKey("carertc.users", UserService)
 ROOMS = web.AppKey("carertc.rooms", RoomService)
 IM = web.AppKey("carertc.im", ImService)
+ATTACHMENTS = web.AppKey("carertc.attachments", AttachmentService)
+IM_RETENTION = web.AppKey("carertc.im_retention", RetentionService)
+IM_EDGE = web.AppKey("carertc.im_edge", ImSignaling)
 ENGINE = web.AppKey("carertc.engine", AsyncEngine)
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
     "carertc.sessions", async_sessionmaker
@@ -85,8 +96,16 @@ async def build_app(settings: Settings) -> web.Application:
         app[TOKENS] = tokens
         app[ROOMS] = room_service
         app[IM] = im_service
+        attachments = AttachmentService.from_settings(
+            im_service, settings.data_dir / "attachments", settings.im
+        )
+        app[ATTACHMENTS] = attachments
+        im_service.add_recall_hook(attachments.on_recalled)
         room_service.add_listener(RoomChat(im_service))
         app.cleanup_ctx.append(_lifecycle)
+        retention = RetentionService(sessions, retention_days(settings.im), attachments)
+        app[IM_RETENTION] = retention
+        app.cleanup_ctx.append(retention.running)  # stops before _lifecycle closes the db
 
         auth = setup_api(
             app,
@@ -105,8 +124,14 @@ async def build_app(settings: Settings) -> web.Application:
             rooms=room_service,
             client_manager=_client_manager(settings),
         )
-        ImSignaling(app[SIGNALING_KEY], im_service)
+        app[IM_EDGE] = ImSignaling(app[SIGNALING_KEY], im_service, _presence(settings))
         ImRoutes(auth, im_service).register(app)
+        AttachmentRoutes(auth, attachments).register(app)
+        ImAdminRoutes(
+            auth,
+            SearchService(im_service),
+            ConversationExporter(sessions, attachments, settings.data_dir / "tmp"),
+        ).register(app)
         setup_web_routes(app)
     except BaseException:
         await _close(room_service, engine)
@@ -118,6 +143,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Log start and stop; on shutdown close the room service, then the database."""
     log.info("app_started")
     yield
+    try:
+        await app[IM_EDGE].close()
+    except Exception:
+        log.exception("im_edge_close_failed")
     await _close(app[ROOMS], app[ENGINE], app[IM])
     log.info("app_stopped")
 
@@ -158,6 +187,11 @@ def _make_room_service(settings: Settings) -> RoomService:
         max_participants=settings.rooms.max_participants,
         ice_servers=settings.media.ice_servers,
     )
+
+
+def _presence(settings: Settings) -> Presence:
+    """Presence across nodes through Redis when ``REDIS_URL`` is set; this node's otherwise."""
+    return RedisPresence(settings.redis_url) if settings.redis_url else Presence()
 
 
 def _client_manager(settings: Settings) -> socketio.AsyncManager | None:

@@ -19,7 +19,7 @@ import ssl
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from accounts.errors import AccountError
 from accounts.models import User
@@ -30,6 +30,11 @@ from carertc.config import ConfigError, Settings, load_settings, redact_url
 from carertc.logs import AccessLogger, configure_logging
 from db import migrate
 from db.engine import create_engine, session_factory
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from im.attachments import AttachmentService
 
 log = logging.getLogger("carertc")
 T = TypeVar("T")
@@ -108,6 +113,17 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl", type=int, help="lifetime in seconds (default: CARERTC_AUTH_TOKEN_TTL_SECONDS)"
     )
     tok.set_defaults(func=cmd_token)
+
+    im = sub.add_parser("im", help="messaging maintenance")
+    im_sub = im.add_subparsers(title="im commands", metavar="IM_COMMAND", required=True)
+    purge = im_sub.add_parser(
+        "purge", help="delete messages and attachments past their retention (once)"
+    )
+    purge.set_defaults(func=cmd_im_purge)
+    export = im_sub.add_parser("export", help="write a conversation and its files to a ZIP")
+    export.add_argument("conversation_id")
+    export.add_argument("out", help="the ZIP file to write")
+    export.set_defaults(func=cmd_im_export)
     return parser
 
 
@@ -329,6 +345,85 @@ def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
             room=args.room,
             ttl_seconds=ttl,
         )
+    )
+    return 0
+
+
+# -------------------------------------------------------------- messaging
+
+
+async def _with_im_store(
+    settings: Settings,
+    work: Callable[[async_sessionmaker[AsyncSession], AttachmentService], Awaitable[T]],
+) -> T:
+    """Run ``work(sessions, attachment_files)`` on a migrated database."""
+    from im import ImService
+    from im.attachments import AttachmentService
+
+    engine = create_engine(settings.db_url)
+    try:
+        await migrate.upgrade(engine)
+        sessions = session_factory(engine)
+        files = AttachmentService.from_settings(
+            ImService(engine, sessions), settings.data_dir / "attachments", settings.im
+        )
+        return await work(sessions, files)
+    finally:
+        await engine.dispose()
+
+
+def cmd_im_purge(settings: Settings, _args: argparse.Namespace) -> int:
+    """Run message retention once; print what was deleted."""
+    from im.retention import PurgeResult, RetentionService, retention_days
+
+    async def work(
+        sessions: async_sessionmaker[AsyncSession], files: AttachmentService
+    ) -> PurgeResult:
+        service = RetentionService(sessions, retention_days(settings.im), files)
+        return await service.purge()
+
+    result = asyncio.run(_with_im_store(settings, work))
+    if not result.messages:
+        print("retention is off (every CARERTC_IM_RETENTION_DAYS_* is 0): nothing deleted")
+        return 0
+    for kind, count in result.messages.items():
+        print(f"{kind}: deleted {count} messages, {result.attachments[kind]} attachments")
+    if result.files_failed:
+        print(
+            f"carertc: {result.files_failed} attachment files could not be deleted", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+def cmd_im_export(settings: Settings, args: argparse.Namespace) -> int:
+    """Write a conversation (JSON and attachment files) to a ZIP file."""
+    from im.errors import ImError
+    from im.export import ConversationExporter, ExportSummary
+
+    out = Path(args.out)
+    part = out.with_name(out.name + ".part")
+
+    async def work(
+        sessions: async_sessionmaker[AsyncSession], files: AttachmentService
+    ) -> ExportSummary:
+        exporter = ConversationExporter(sessions, files, settings.data_dir / "tmp")
+        by = {"user_id": None, "name": "carertc im export"}
+        return await exporter.write_zip(args.conversation_id, part, by)
+
+    try:
+        summary = asyncio.run(_with_im_store(settings, work))
+    except ImError as exc:
+        part.unlink(missing_ok=True)
+        print(f"carertc: {exc.message} ({exc.code})", file=sys.stderr)
+        return 1
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(out)
+    print(
+        f"exported conversation {args.conversation_id}: {summary.messages} messages, "
+        f"{summary.attachments} attachment files, {summary.size} bytes -> {out}"
     )
     return 0
 

@@ -66,6 +66,11 @@ class ImService:
         self.writer = MessageWriter(engine)
         self.publish: Publisher = _no_publish
         self._names: dict[str, str] = {}
+        self._recall_hooks: list[Callable[[dict[str, Any]], Awaitable[None]]] = []
+
+    def add_recall_hook(self, hook: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Call ``hook(row)`` with the stored row (payload intact) after a recall commits."""
+        self._recall_hooks.append(hook)
 
     def set_publisher(self, publish: Publisher) -> None:
         """Where events for users go (the Socket.IO edge)."""
@@ -566,6 +571,11 @@ class ImService:
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise ImError("already_recalled", "the message was already recalled")
+        for hook in self._recall_hooks:
+            try:
+                await hook(_row_of(msg))
+            except Exception:
+                log.exception("recall_hook_failed", extra={"message_id": message_id})
         return await self._updated(message_id, msg.conversation_id)
 
     async def edit(self, actor: Actor, message_id: str, body: str) -> dict[str, Any]:

@@ -22,12 +22,20 @@ target_metadata = Base.metadata
 config = context.config
 
 
+def _include_name(name: str | None, _type: str, _parent: object) -> bool:
+    """Leave the raw-SQL full-text search objects out of autogenerate."""
+    from im.search import is_search_object
+
+    return not is_search_object(name)
+
+
 def _configure_and_run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
