@@ -1,4 +1,4 @@
-"""The browser client: sign-in page, call page, static assets and the vendored Socket.IO client."""
+"""The browser client: sign-in, call and messages pages, static files, the Socket.IO client."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _security_headers(request: web.Request) -> dict[str, str]:
             "default-src 'self'",
             "script-src 'self'",
             "style-src 'self'",
-            "img-src 'self' data:",
+            "img-src 'self' data: blob:",  # blob: previews an image while it uploads
             "media-src 'self' blob: mediastream:",
             f"connect-src 'self' ws://{host} wss://{host}",
             "object-src 'none'",
@@ -59,6 +59,11 @@ async def _index(request: web.Request) -> web.StreamResponse:
 async def _room(request: web.Request) -> web.StreamResponse:
     """The call page for one room; the room id is read by the script from the path."""
     return _page("room.html", request)
+
+
+async def _chat(request: web.Request) -> web.StreamResponse:
+    """The messages page: conversation list and the open conversation."""
+    return _page("chat.html", request)
 
 
 async def _vendor(request: web.Request) -> web.StreamResponse:
@@ -92,8 +97,9 @@ async def _static(request: web.Request) -> web.StreamResponse:
 
 
 def setup_routes(app: web.Application) -> None:
-    """Serve the web client: `/`, `/room/{room_id}`, `/static/...` and `/static/vendor/...`."""
+    """Serve the web client: `/`, `/room/{room_id}`, `/chat`, `/static/...`, `/static/vendor/...`."""
     app.router.add_get("/", _index, name="web_index")
+    app.router.add_get("/chat", _chat, name="web_chat")
     app.router.add_get("/room/{room_id:" + ROOM_ID_PATTERN + "}", _room, name="web_room")
     vendor = "|".join(n.replace(".", r"\.") for n in VENDOR_FILES)
     app.router.add_get("/static/vendor/{name:" + vendor + "}", _vendor, name="web_vendor")

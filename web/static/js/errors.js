@@ -1,4 +1,4 @@
-// Human messages for the protocol's stable error codes (docs/PROTOCOL.md).
+// Human messages for the protocol's stable error codes (docs/PROTOCOL.md, docs/IM.md).
 const MESSAGES = {
   // connect_error (auth on connect)
   token_missing: "You are not signed in. Sign in to join the call.",
@@ -22,6 +22,18 @@ const MESSAGES = {
   internal_error: "The server hit an internal error. Try again in a moment.",
   timeout: "The server did not answer in time.",
   network: "Cannot reach the server.",
+  // messaging (docs/IM.md)
+  conversation_not_found: "This conversation does not exist or you are not a member of it.",
+  message_not_found: "That message no longer exists.",
+  attachment_not_found: "That file is not available.",
+  user_not_found: "That person has no account here.",
+  not_allowed: "You are not allowed to do that in this conversation.",
+  recall_window_passed: "The time to recall this message has passed.",
+  already_recalled: "That message was already recalled.",
+  client_msg_id_conflict: "The message could not be sent (duplicate id). Send it again.",
+  payload_too_large: "The file is too large to send.",
+  unsupported_media_type: "This kind of file cannot be sent, or its content does not match its name.",
+  image_too_large: "The picture has too many pixels to send. Send a smaller one.",
 };
 
 /** Codes after which retrying the connection cannot help: the user has to sign in again. */

@@ -8,9 +8,11 @@
 //        [data-audio-muted][data-video-muted]  one per participant camera and per screen share
 //   audio[data-consumer-id][data-participant-id] in #audio-sink, one per remote audio track
 //   #btn-mic #btn-camera #btn-screen #btn-leave (aria-pressed = muted / sharing)
+//   #btn-chat #chat-badge #chat-panel      the room's chat (room-chat.js)
 import { CallSession } from "./call.js";
 import { AUTH_CODES, describeError } from "./errors.js";
 import { icon } from "./icons.js";
+import { mountRoomChat } from "./room-chat.js";
 import { clearSession, getToken, getUser, saveSession, tokenClaims } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
@@ -454,6 +456,10 @@ function start() {
   new ResizeObserver(() => layoutGrid()).observe($("grid"));
   render(session);
   session.start().catch((err) => showError(err.code, err.message, true));
+
+  $("btn-chat").querySelector(".ctl-icon").replaceChildren(icon("chat"));
+  mountRoomChat({ roomId, token, panel: $("chat-panel"), toggle: $("btn-chat"), badge: $("chat-badge") })
+    .catch((err) => console.warn("carertc chat:", err));
 }
 
 start();
