@@ -11,15 +11,16 @@ from api.auth import AuthRoutes
 from api.errors import read_json_object
 from im import Actor, ImError, ImService
 from im import validation as v
-from rooms import Identity, may_join
+from rooms import Identity, RoomError, RoomService
 
 
 class ImRoutes:
     """``/api/v1/conversations``, ``/api/v1/messages`` and ``/api/v1/rooms/{id}/conversation``."""
 
-    def __init__(self, auth: AuthRoutes, im: ImService) -> None:
+    def __init__(self, auth: AuthRoutes, im: ImService, rooms: RoomService) -> None:
         self.auth = auth
         self.im = im
+        self.rooms = rooms
 
     def register(self, app: web.Application) -> None:
         """Add the routes to ``app``."""
@@ -132,9 +133,13 @@ class ImRoutes:
         """The conversation beside a call, for someone allowed in the room."""
         actor, claims = await self.actor(request)
         rid = request.match_info["rid"]
-        identity = Identity(actor.user_id, actor.name, actor.role, claims.room)
-        if len(rid) > 64 or not may_join(identity, rid):
+        identity = Identity(actor.user_id, actor.name, actor.role, claims.room, claims.org)
+        if len(rid) > 64:
             raise ImError("room_forbidden", "this account may not enter that room")
+        try:
+            await self.rooms.access.check(identity, rid)
+        except RoomError:
+            raise ImError("room_forbidden", "this account may not enter that room") from None
         return web.json_response(await self.im.room_conversation(actor, rid))
 
 

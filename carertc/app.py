@@ -125,7 +125,7 @@ async def build_app(settings: Settings) -> web.Application:
             client_manager=_client_manager(settings),
         )
         app[IM_EDGE] = ImSignaling(app[SIGNALING_KEY], im_service, _presence(settings))
-        ImRoutes(auth, im_service).register(app)
+        ImRoutes(auth, im_service, room_service).register(app)
         AttachmentRoutes(auth, attachments).register(app)
         ImAdminRoutes(
             auth,

@@ -28,6 +28,7 @@ class Participant:
     consumed: set[str] = field(default_factory=set)  # producer ids consumed on recv
     audio_muted: bool = False
     video_muted: bool = False
+    host: bool = False  # may use host controls (granted by the room's access rule)
     ready: bool = False  # transports exist; may be subscribed to others' producers
     left: bool = False
 
@@ -47,6 +48,7 @@ class Participant:
             "user_id": self.identity.user_id,
             "name": self.identity.name,
             "role": self.identity.role,
+            "host": self.host,
             "audio_muted": self.audio_muted,
             "video_muted": self.video_muted,
             "screen_sharing": self.screen_sharing,

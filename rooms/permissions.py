@@ -57,6 +57,7 @@ class Identity:
     name: str
     role: str
     room_grant: str | None = None  # the token's ``room`` claim
+    org: str | None = None  # the token's ``org`` claim: the organisation acted for
 
 
 def media_permissions(role: str) -> MediaPermissions:

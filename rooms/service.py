@@ -12,11 +12,12 @@ from typing import Any
 from aiortc import sdp as aiortc_sdp
 
 from media import MediaError, Router
+from rooms.access import RoomAccessPolicy
 from rooms.errors import RoomError
 from rooms.negotiation import Negotiator
 from rooms.notify import Notifier, Outbox, _drop
 from rooms.participant import Participant, source_of
-from rooms.permissions import SOURCES, Identity, check_join, check_sources, media_permissions
+from rooms.permissions import SOURCES, Identity, check_sources, media_permissions
 from rooms.room import Room
 
 # listener(event, room_id, identity): "opened", "joined", "left" or "closed" (identity None)
@@ -74,6 +75,7 @@ class RoomService:
         self._router_factory = router_factory or self._default_router
         self._notifier: Notifier = _drop
         self._listeners: list[RoomListener] = []
+        self.access = RoomAccessPolicy()
         self._rooms: dict[str, Room] = {}
         self._sessions: dict[str, Participant] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -153,7 +155,9 @@ class RoomService:
             raise RoomError("room_forbidden", "the server is shutting down")
         if session in self._sessions:
             raise RoomError("already_in_room", "this connection is already in a room")
-        check_join(identity, room_id)
+        access = await self.access.check(identity, room_id)
+        if session in self._sessions:  # joined twice while the rule was checked
+            raise RoomError("already_in_room", "this connection is already in a room")
         room = self._rooms.get(room_id)
         if room is None:
             room = Room(id=room_id, router=self._router_factory(room_id))
@@ -168,7 +172,8 @@ class RoomService:
             session=session,
             room_id=room_id,
             identity=identity,
-            permissions=media_permissions(identity.role),
+            permissions=access.media or media_permissions(identity.role),
+            host=access.host,
             outbox=Outbox(session, lambda: self._notifier),
         )
         # Reserve the place before the first await: capacity and already_in_room hold.

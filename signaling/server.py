@@ -84,7 +84,11 @@ class Signaling:
             body = error("internal_error", "internal error")
             raise socketio.exceptions.ConnectionRefusedError("internal error", body) from None
         identity = Identity(
-            user_id=claims.sub, name=claims.name, role=claims.role, room_grant=claims.room
+            user_id=claims.sub,
+            name=claims.name,
+            role=claims.role,
+            room_grant=claims.room,
+            org=claims.org,
         )
         self.identities[sid] = identity
         await self.sio.enter_room(sid, user_room(claims.sub))

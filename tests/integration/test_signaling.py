@@ -195,8 +195,9 @@ async def test_join_ack_describes_the_room(call: Call) -> None:
     assert set(ack) >= {"room_id", "participant_id", "self", "participants", "permissions",
                         "ice_servers"}
     me = ack["self"]
-    assert set(me) == {"id", "user_id", "name", "role", "audio_muted", "video_muted",
+    assert set(me) == {"id", "user_id", "name", "role", "host", "audio_muted", "video_muted",
                        "screen_sharing"}
+    assert me["host"] is True  # staff host rooms no flow claims
     assert me["id"] == ack["participant_id"] and me["role"] == "nurse"
     assert (me["audio_muted"], me["video_muted"], me["screen_sharing"]) == (False, False, False)
     assert [p["id"] for p in ack["participants"]] == [first.participant_id]
