@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from accounts.errors import AccountError, AuthError
+from accounts.orgs import PermissionDenied
 from im.errors import ImError
+from rooms.flow_errors import FlowError
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +101,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except AuthError as exc:
         headers = {"WWW-Authenticate": "Bearer"} if AUTH_STATUS[exc.code] == 401 else None
         return error_response(AUTH_STATUS[exc.code], exc.code, exc.message, headers)
-    except ImError as exc:
+    except (ImError, FlowError) as exc:
         return error_response(exc.status, exc.code, exc.message)
+    except PermissionDenied as exc:
+        return error_response(403, exc.code, exc.message)
     except AccountError as exc:
         return error_response(ACCOUNT_STATUS.get(exc.code, 400), exc.code, exc.message)
     except web.HTTPException as exc:

@@ -12,8 +12,10 @@ import socketio
 from aiohttp import web
 
 from accounts.errors import AuthError
+from accounts.orgs import PermissionDenied
 from im.errors import ImError
 from rooms import Identity, RoomError, RoomService
+from rooms.flow_errors import FlowError
 from signaling import validation
 from signaling.validation import BadRequest
 
@@ -148,7 +150,7 @@ class Signaling:
                     result = await handler(sid, identity, data)
             except BadRequest as exc:
                 result = error("bad_request", exc.message)
-            except (RoomError, ImError) as exc:
+            except (RoomError, ImError, FlowError, PermissionDenied) as exc:
                 result = exc.to_dict()
             except Exception:
                 log.exception("request_failed", extra={"sid": sid, "sio_event": event})
