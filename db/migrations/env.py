@@ -14,7 +14,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 # Import every models module here so autogenerate sees all tables on Base.metadata.
-import accounts.models  # noqa: F401
+import accounts.models
+import accounts.org_models  # noqa: F401
 import im.models  # noqa: F401
 from db.base import Base
 
