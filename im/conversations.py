@@ -251,6 +251,22 @@ class ConversationStore:
         conv_id, _ = await self.ensure_room_conversation(actor, room_id, title)
         return await self.conversation(actor.user_id, conv_id)
 
+    async def ensure_members(self, conversation_id: str, members: dict[str, str]) -> list[str]:
+        """Add users (user id -> ``owner``/``member``) without a permission check; who was new.
+
+        For the care flows, which decide themselves who belongs to their conversations.
+        """
+        added = [
+            uid
+            for uid, role in members.items()
+            if await self._ensure_member(conversation_id, uid, role)
+        ]
+        for uid in added:
+            await self.publish(
+                [uid], "im:conversation", await self.conversation(uid, conversation_id), None
+            )
+        return added
+
     async def _ensure_member(
         self, conversation_id: str, user_id: str, role: str = "member"
     ) -> bool:
