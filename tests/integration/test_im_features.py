@@ -90,6 +90,7 @@ async def test_typing_expires_and_presence_follows_devices(server: Any) -> None:
     status, conv = await Http(server.url, server.token(a_user))(
         "POST", "/api/v1/conversations", json={"kind": "direct", "members": [b_user.id]}
     )
+    assert status == 201
     b = await ImClient(server.url, server.token(b_user)).connect()
     a = await ImClient(server.url, server.token(a_user)).connect()
     a2 = None
@@ -226,7 +227,7 @@ async def test_bad_sends_get_stable_codes_and_change_nothing(
     _, conv = await http(
         "POST", "/api/v1/conversations", json={"kind": "direct", "members": [pat.id]}
     )
-    status, first = await http(
+    status, _ = await http(
         "POST",
         f"/api/v1/conversations/{conv['id']}/messages",
         json={"client_msg_id": "ok-1", "body": "kept"},

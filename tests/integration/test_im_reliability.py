@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +193,7 @@ async def test_acked_messages_survive_sigkill(
     env.pop("REDIS_URL", None)
     ids = {}
     for name, role in (("alice", "nurse"), ("bob", "elder")):
-        out = subprocess.run(
+        out = subprocess.run(  # noqa: ASYNC221 - setup before the server starts
             [str(CARERTC), "user", "add", name, "--role", role, "--password", "pw"],
             env=env,
             capture_output=True,
