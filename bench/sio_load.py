@@ -17,7 +17,6 @@ import asyncio
 import json
 import time
 from array import array
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -45,9 +44,9 @@ class Pending:
 class Phase:
     """What one phase measured on one socket set (times are ``time.monotonic``)."""
 
-    planned: array = field(default_factory=lambda: array("d"))
-    sent: array = field(default_factory=lambda: array("d"))
-    acked: array = field(default_factory=lambda: array("d"))
+    planned: array[float] = field(default_factory=lambda: array("d"))
+    sent: array[float] = field(default_factory=lambda: array("d"))
+    acked: array[float] = field(default_factory=lambda: array("d"))
     errors: dict[str, int] = field(default_factory=dict)
     # conversation index -> [(message id, seq)]
     stored: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
@@ -56,16 +55,15 @@ class Phase:
 class SioSocket:
     """One Socket.IO connection on a raw websocket."""
 
-    def __init__(self, conv: int, on_ack: Callable[[SioSocket, int, str], None]) -> None:
+    def __init__(self, conv: int, worker: LoadWorker) -> None:
         self.conv = conv
-        self.on_ack = on_ack
+        self.worker = worker
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.next_id = 0
         self.pending: dict[int, Pending] = {}
         self.received = 0
+        self.acked = 0
         self.reader: asyncio.Task[None] | None = None
-        self.prefix = ""
-        self.sent_count = 0
 
     async def connect(self, http: aiohttp.ClientSession, ws_url: str, token: str) -> None:
         """Open the websocket and authenticate; start reading."""
@@ -87,6 +85,7 @@ class SioSocket:
     async def _read(self) -> None:
         assert self.ws is not None
         ws = self.ws
+        worker = self.worker
         while True:
             msg = await ws.receive()
             if msg.type != aiohttp.WSMsgType.TEXT:
@@ -96,24 +95,21 @@ class SioSocket:
                 self.received += 1
             elif data.startswith("43"):
                 cut = data.index("[")
-                self.on_ack(self, int(data[2:cut]), data[cut:])
+                if worker.on_ack(self, int(data[2:cut]), data[cut:]):
+                    await worker.send(self, time.monotonic())
             elif data == "2":
                 await ws.send_str("3")
 
-    def send_text(self, conv_id: str, client_msg_id: str, planned: float) -> None:
-        """Emit one ``im:send`` (the websocket write is buffered, not awaited)."""
+    async def send_text(self, conv_id: str, client_msg_id: str, planned: float) -> None:
+        """Emit one ``im:send`` with an ack id."""
         assert self.ws is not None
         self.next_id += 1
         n = self.next_id
-        now = time.monotonic()
-        self.pending[n] = Pending(self.conv, planned, now)
-        self.sent_count += 1
-        frame = (
+        self.pending[n] = Pending(self.conv, planned, time.monotonic())
+        await self.ws.send_str(
             f'42{n}["im:send",{{"conversation_id":"{conv_id}",'
             f'"client_msg_id":"{client_msg_id}","type":"text","body":"{BODY}"}}]'
         )
-        task = asyncio.ensure_future(self.ws.send_str(frame))
-        task.add_done_callback(_ignore)
 
     async def close(self) -> None:
         """Close the websocket."""
@@ -121,11 +117,6 @@ class SioSocket:
             self.reader.cancel()
         if self.ws is not None:
             await self.ws.close()
-
-
-def _ignore(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 class LoadWorker:
@@ -140,10 +131,11 @@ class LoadWorker:
         self.senders: list[SioSocket] = []
         self.receivers: list[SioSocket] = []
         self.phase = Phase()
+        self.acked_per_conv: dict[int, int] = {}
         self.mode = "idle"
-        self.window = 1
         self.end = 0.0
         self.counter = 0
+        self.outstanding = 0
         self.http: aiohttp.ClientSession | None = None
         self.idle = asyncio.Event()
 
@@ -153,8 +145,8 @@ class LoadWorker:
         self.http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=None)
         )
-        self.senders = [SioSocket(c, self._on_ack) for c, _ in self.sender_plan]
-        self.receivers = [SioSocket(c, self._on_ack) for c, _ in self.receiver_plan]
+        self.senders = [SioSocket(c, self) for c, _ in self.sender_plan]
+        self.receivers = [SioSocket(c, self) for c, _ in self.receiver_plan]
         plans = list(zip(self.senders, [t for _, t in self.sender_plan], strict=True))
         plans += list(zip(self.receivers, [t for _, t in self.receiver_plan], strict=True))
         gate = asyncio.Semaphore(10)
@@ -166,41 +158,45 @@ class LoadWorker:
 
         await asyncio.gather(*(one(s, t) for s, t in plans))
 
-    def _next_cmid(self, sock: SioSocket) -> str:
+    async def send(self, sock: SioSocket, planned: float) -> None:
+        """One text message from ``sock`` with a fresh ``client_msg_id``."""
         self.counter += 1
-        return f"{self.tag}-{self.counter}"
+        self.outstanding += 1
+        await sock.send_text(self.conv_ids[sock.conv], f"{self.tag}-{self.counter}", planned)
 
-    def _send(self, sock: SioSocket, planned: float) -> None:
-        sock.send_text(self.conv_ids[sock.conv], self._next_cmid(sock), planned)
-
-    def _on_ack(self, sock: SioSocket, ack_id: int, raw: str) -> None:
+    def on_ack(self, sock: SioSocket, ack_id: int, raw: str) -> bool:
+        """Record an ack; whether ``sock`` should send its next message (closed loop)."""
         now = time.monotonic()
         pending = sock.pending.pop(ack_id, None)
         if pending is None:
-            return
+            return False
+        self.outstanding -= 1
         body = json.loads(raw)[0]
         phase = self.phase
         if "error" in body:
             code = body["error"].get("code", "?")
             phase.errors[code] = phase.errors.get(code, 0) + 1
         else:
+            sock.acked += 1
+            self.acked_per_conv[sock.conv] = self.acked_per_conv.get(sock.conv, 0) + 1
             phase.planned.append(pending.planned)
             phase.sent.append(pending.sent)
             phase.acked.append(now)
             phase.stored.setdefault(pending.conv, []).append((body["id"], body["seq"]))
         if self.mode == "closed" and now < self.end:
-            self._send(sock, now)
-        elif not any(s.pending for s in self.senders):
+            return True
+        if self.outstanding == 0:
             self.idle.set()
+        return False
 
     async def run_closed(self, start: float, seconds: float, window: int) -> None:
         """Each sender keeps ``window`` messages outstanding until ``start + seconds``."""
         await _sleep_until(start)
-        self.mode, self.end, self.window = "closed", start + seconds, window
+        self.mode, self.end = "closed", start + seconds
         now = time.monotonic()
         for _ in range(window):
             for sock in self.senders:
-                self._send(sock, now)
+                await self.send(sock, now)
         await _sleep_until(self.end)
         self.mode = "idle"
 
@@ -210,12 +206,12 @@ class LoadWorker:
         self.mode, self.end = "open", start + seconds
         total = int(seconds * rate)
         interval = 1.0 / rate
-        n = 0
         senders = self.senders
+        n = 0
         while n < total:
             now = time.monotonic()
             while n < total and start + n * interval <= now:
-                self._send(senders[n % len(senders)], start + n * interval)
+                await self.send(senders[n % len(senders)], start + n * interval)
                 n += 1
             if n < total:
                 await asyncio.sleep(max(0.0, start + n * interval - time.monotonic()))
@@ -224,70 +220,44 @@ class LoadWorker:
     async def drain(self, timeout: float) -> dict[str, Any]:
         """Wait for every ack and every expected delivery (or ``timeout``); report."""
         deadline = time.monotonic() + timeout
-        while any(s.pending for s in self.senders) and time.monotonic() < deadline:
+        while self.outstanding > 0 and time.monotonic() < deadline:
             self.idle.clear()
             try:
                 await asyncio.wait_for(self.idle.wait(), 0.2)
             except TimeoutError:
                 pass
-        while self._missing_deliveries() > 0 and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            expected, received = self._deliveries()
+            if received >= expected:
+                break
             await asyncio.sleep(0.05)
-        return self._report()
-
-    def _expected_deliveries(self) -> dict[int, int]:
-        """Socket index -> im:message events it should have received so far."""
-        per_conv: dict[int, int] = {}
-        for s in self.senders:
-            per_conv[s.conv] = per_conv.get(s.conv, 0) + (s.sent_count - len(s.pending))
-        # pending sends were not acked: count only what was acked (errors aside)
-        return per_conv
-
-    def _missing_deliveries(self) -> int:
-        acked = self._acked_per_conv()
-        missing = 0
-        for s in self.receivers:
-            missing += max(0, acked.get(s.conv, 0) - s.received)
-        return missing
-
-    def _acked_per_conv(self) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for conv, rows in self.total_stored.items():
-            out[conv] = len(rows)
-        for conv, rows in self.phase.stored.items():
-            out[conv] = out.get(conv, 0) + len(rows)
-        return out
-
-    total_stored: dict[int, list[tuple[str, int]]]
-
-    def _report(self) -> dict[str, Any]:
-        phase = self.phase
-        for conv, rows in phase.stored.items():
-            self.total_stored.setdefault(conv, []).extend(rows)
-        self.phase = Phase()
-        acked_total = {c: len(r) for c, r in self.total_stored.items()}
-        # what each socket should have seen: receivers all messages of their conversation,
-        # senders those of the other senders of theirs
-        own: dict[int, int] = {}
-        for s in self.senders:
-            own[id(s)] = s.acked_total
-        expected = 0
-        received = 0
-        for s in self.receivers:
-            expected += acked_total.get(s.conv, 0)
-            received += s.received
-        for s in self.senders:
-            expected += acked_total.get(s.conv, 0) - s.acked_total
-            received += s.received
+        expected, received = self._deliveries()
+        phase, self.phase = self.phase, Phase()
         return {
             "planned": phase.planned,
             "sent": phase.sent,
             "acked": phase.acked,
             "errors": phase.errors,
             "stored": phase.stored,
-            "unacked": sum(len(s.pending) for s in self.senders),
+            "unacked": self.outstanding,
             "deliveries_expected": expected,
             "deliveries_received": received,
         }
+
+    def _deliveries(self) -> tuple[int, int]:
+        """(expected, received) ``im:message`` events over every socket, all phases so far.
+
+        A receiver gets every message of its conversation; a sender those of the
+        conversation's other senders.
+        """
+        expected = received = 0
+        for s in self.receivers:
+            expected += self.acked_per_conv.get(s.conv, 0)
+            received += s.received
+        for s in self.senders:
+            expected += self.acked_per_conv.get(s.conv, 0) - s.acked
+            received += s.received
+        return expected, received
 
     async def close(self) -> None:
         """Close every socket and the HTTP session."""
@@ -306,7 +276,6 @@ async def _sleep_until(when: float) -> None:
 
 async def _serve(pipe: Connection, config: dict[str, Any]) -> None:
     worker = LoadWorker(config)
-    worker.total_stored = {}
     loop = asyncio.get_running_loop()
     try:
         await worker.connect()

@@ -11,9 +11,22 @@ def iso(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a ``Z``; naive values (SQLite) are taken as UTC."""
     if value is None:
         return None
+    global _last
+    last = _last
+    if value is last[0]:  # every message of a write batch shares one timestamp object
+        return last[1]
+    text = _iso(value)
+    _last = (value, text)
+    return text
+
+
+def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_last: tuple[datetime | None, str] = (None, "")
 
 
 def message(row: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
