@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select, tuple_
+from sqlalchemy import Table, func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -363,6 +363,25 @@ class ConversationStore:
                     ).where(Member.conversation_id.in_(ids))
                 )
             ).all()
+            counted = (
+                await s.execute(
+                    select(MESSAGES.c.conversation_id, func.count())
+                    .join(
+                        Member,
+                        (Member.conversation_id == MESSAGES.c.conversation_id)
+                        & (Member.user_id == user_id),
+                    )
+                    .where(
+                        MESSAGES.c.conversation_id.in_(ids),
+                        MESSAGES.c.seq > Member.read_seq,
+                        MESSAGES.c.type != "system",
+                        MESSAGES.c.recalled_at.is_(None),
+                        or_(MESSAGES.c.sender_id.is_(None), MESSAGES.c.sender_id != user_id),
+                    )
+                    .group_by(MESSAGES.c.conversation_id)
+                )
+            ).all()
+            unread: dict[str, int] = {conv_id: n for conv_id, n in counted}
             newest = [(c.id, c.last_seq) for c, _ in convs if c.last_seq > 0]
             last_rows = (
                 (
@@ -400,7 +419,7 @@ class ConversationStore:
                     "members": members[conv.id],
                     "last_seq": conv.last_seq,
                     "read_seq": read_seq,
-                    "unread": max(0, conv.last_seq - read_seq),
+                    "unread": unread.get(conv.id, 0),
                     "last_message": last.get(conv.id),
                     "created_at": wire.iso(conv.created_at),
                 }

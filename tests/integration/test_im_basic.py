@@ -105,3 +105,31 @@ async def test_metrics_count_stored_messages(server) -> None:
         assert "carertc_im_messages_written_total 3" in text
     finally:
         await a.disconnect()
+
+
+async def test_unread_counts_others_messages_only(server) -> None:
+    nurse = await server.user("nina", "nurse")
+    patient = await server.user("pat", "elder")
+    a = await ImClient(server.url, server.token(nurse)).connect()
+    b = await ImClient(server.url, server.token(patient)).connect()
+    try:
+        async with aiohttp.ClientSession(
+            headers={"Authorization": f"Bearer {server.token(nurse)}"}
+        ) as http:
+            resp = await http.post(
+                f"{server.url}/api/v1/conversations", json={"kind": "direct", "members": [patient.id]}
+            )
+            cid = (await resp.json())["id"]
+        for i in range(3):
+            await a.send_text(cid, f"from nurse {i}")
+        recalled = await a.send_text(cid, "oops")
+        await a.request("im:recall", {"message_id": recalled["id"]})
+        await b.send_text(cid, "from patient")
+        mine = (await a.request("im:conversations", {}))["conversations"][0]
+        theirs = (await b.request("im:conversations", {}))["conversations"][0]
+        assert (mine["unread"], theirs["unread"]) == (1, 3)
+        await b.request("im:read", {"conversation_id": cid, "seq": theirs["last_seq"]})
+        assert (await b.request("im:conversations", {}))["conversations"][0]["unread"] == 0
+    finally:
+        await a.disconnect()
+        await b.disconnect()
