@@ -127,6 +127,22 @@ class UserService:
         log.info("user_disabled" if disabled else "user_enabled", extra={"user_id": user_id})
         return user
 
+    async def set_display_name(self, user_id: str, display_name: str) -> User:
+        """Change a user's display name; AccountError ``user_not_found`` / ``bad_display_name``."""
+        display = display_name.strip() if isinstance(display_name, str) else ""
+        if not display or len(display) > MAX_DISPLAY_NAME:
+            raise AccountError(
+                "bad_display_name", f"display name must be 1-{MAX_DISPLAY_NAME} characters"
+            )
+        async with self._sessions() as session:
+            user = await session.get(User, user_id)
+            if user is None:
+                raise AccountError("user_not_found", "no such user")
+            user.display_name = display
+            await session.commit()
+        log.info("user_display_name_changed", extra={"user_id": user_id})
+        return user
+
     async def set_password(self, user_id: str, password: str) -> None:
         """Replace a user's password; AccountError ``user_not_found`` / ``bad_password``."""
         _check_password(password)

@@ -1,7 +1,7 @@
 """HTTP API: thin aiohttp routes (validate, authorise, call a service, answer).
 
 :func:`setup_api` adds the routes and the JSON error middleware to an app.
-Routes: ``POST /api/v1/auth/login``, ``GET /api/v1/me``, ``GET /health``,
+Routes: ``POST /api/v1/auth/login``, ``POST /api/v1/auth/switch``, ``GET /api/v1/me``, ``GET /health``,
 ``GET /ready``, ``GET /metrics``. Errors are ``{"error": {"code", "message"}}``.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from accounts.orgs import OrgService
 from accounts.service import UserService
 from accounts.tokens import TokenService
 from api.auth import AuthRoutes, bearer_token
@@ -40,9 +41,10 @@ def setup_api(
     rooms: RoomStats | None = None,
     media_totals: Callable[[], dict[str, Any]] | None = None,
     im_totals: Callable[[], dict[str, int]] | None = None,
+    orgs: OrgService | None = None,
 ) -> AuthRoutes:
     """Register the API routes on ``app``; returns the auth routes (for ``authenticate``)."""
-    auth = AuthRoutes(tokens, users, token_ttl_seconds)
+    auth = AuthRoutes(tokens, users, token_ttl_seconds, orgs)
     auth.register(app)
     OpsRoutes(ready_check, rooms, media_totals, im_totals).register(app)
     return auth
