@@ -39,15 +39,15 @@ async def test_call_members_share_its_conversation(tmp_path: Path, server_factor
     patient = await srv.user("pat", "elder", display_name="Pat")
     stranger = await srv.user("sam", "family")
     n = await ImClient(srv.url, srv.token(nurse)).connect()
-    p = await ImClient(srv.url, srv.token(patient, room="consult-1")).connect()
+    p = await ImClient(srv.url, srv.token(patient, room="visit-1")).connect()
     try:
-        await n.request("room:join", {"room_id": "consult-1"})
-        await p.request("room:join", {"room_id": "consult-1"})
+        await n.request("room:join", {"room_id": "visit-1"})
+        await p.request("room:join", {"room_id": "visit-1"})
         status, conv = await _get(
-            f"{srv.url}/api/v1/rooms/consult-1/conversation", srv.token(patient, room="consult-1")
+            f"{srv.url}/api/v1/rooms/visit-1/conversation", srv.token(patient, room="visit-1")
         )
         assert status == 200, conv
-        assert conv["room_id"] == "consult-1"
+        assert conv["room_id"] == "visit-1"
         roles = {m["user_id"]: m["role"] for m in conv["members"]}
         assert roles == {nurse.id: "owner", patient.id: "member"}
 
@@ -67,7 +67,7 @@ async def test_call_members_share_its_conversation(tmp_path: Path, server_factor
         await n.wait_for("im:message", lambda m: m["type"] == "text")
         # someone who may not enter the room cannot see its conversation
         status, body = await _get(
-            f"{srv.url}/api/v1/rooms/consult-1/conversation", srv.token(stranger)
+            f"{srv.url}/api/v1/rooms/visit-1/conversation", srv.token(stranger)
         )
         assert status == 403 and body["error"]["code"] == "room_forbidden"
         await p.request("room:leave", {})
