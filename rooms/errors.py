@@ -14,6 +14,8 @@ ROOM_CODES = frozenset(
         "bad_sdp",
         "negotiation_failed",
         "no_offer_pending",
+        "room_locked",
+        "participant_not_found",
     }
 )
 

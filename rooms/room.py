@@ -18,6 +18,8 @@ class Room:
     participants: dict[str, Participant] = field(default_factory=dict)  # by participant id
     empty_timer: asyncio.TimerHandle | None = None
     closed: bool = False
+    locked: bool = False  # host control: refuse joins by anyone not in ``lock_members``
+    lock_members: set[str] = field(default_factory=set)  # user ids inside when it was locked
 
     def others(self, participant: Participant) -> list[Participant]:
         """Everyone in the room but ``participant``."""

@@ -14,13 +14,15 @@ from aiortc import sdp as aiortc_sdp
 from media import MediaError, Router
 from rooms.access import RoomAccessPolicy
 from rooms.errors import RoomError
+from rooms.host import HostControls
 from rooms.negotiation import Negotiator
 from rooms.notify import Notifier, Outbox, _drop
 from rooms.participant import Participant, source_of
 from rooms.permissions import SOURCES, Identity, check_sources, media_permissions
 from rooms.room import Room
 
-# listener(event, room_id, identity): "opened", "joined", "left" or "closed" (identity None)
+# listener(event, room_id, identity): "opened", "joined", "left", "ended" (identity: the host
+# who ended it, or None) or "closed" (identity None)
 RoomListener = Callable[[str, str, Identity | None], Coroutine[Any, Any, None]]
 
 log = logging.getLogger("carertc.rooms")
@@ -58,8 +60,8 @@ def _unnamed_sending_mids(sdp: str, sources: dict[str, str]) -> list[str]:
     ]
 
 
-class RoomService:
-    """Rooms on demand, their participants, and who receives whose media."""
+class RoomService(HostControls):
+    """Rooms on demand, their participants, and who receives whose media (plus host controls)."""
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class RoomService:
         self.access = RoomAccessPolicy()
         self._rooms: dict[str, Room] = {}
         self._sessions: dict[str, Participant] = {}
+        self._bans: dict[str, set[str]] = {}  # room id -> user ids the host removed
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
 
@@ -88,7 +91,7 @@ class RoomService:
         self._notifier = notifier
 
     def add_listener(self, listener: RoomListener) -> None:
-        """Call ``listener(event, room_id, identity)`` on opened/joined/left/closed (off the request path)."""
+        """Call ``listener(event, room_id, identity)`` on opened/joined/left/ended/closed (off the request path)."""
         self._listeners.append(listener)
 
     def _emit(self, event: str, room_id: str, identity: Identity | None) -> None:
@@ -158,6 +161,7 @@ class RoomService:
         access = await self.access.check(identity, room_id)
         if session in self._sessions:  # joined twice while the rule was checked
             raise RoomError("already_in_room", "this connection is already in a room")
+        self._check_admission(room_id, identity, access)
         room = self._rooms.get(room_id)
         if room is None:
             room = Room(id=room_id, router=self._router_factory(room_id))
@@ -225,6 +229,7 @@ class RoomService:
             "participants": [p.to_dict() for p in room.others(participant) if p.ready],
             "permissions": participant.permissions.to_dict(),
             "ice_servers": self.ice_servers,
+            "locked": room.locked,
         }
 
     async def leave(self, session: str, reason: str = "left") -> None:
@@ -299,6 +304,7 @@ class RoomService:
                 participant.negotiator.close()
             self._sessions.pop(participant.session, None)
         room.participants.clear()
+        self._forget_room(room)
         try:
             await room.router.close()
         except Exception:

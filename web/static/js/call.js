@@ -82,6 +82,7 @@ export class CallSession extends EventTarget {
     this.participants = new Map(); // participant id -> Participant (self included)
     this.permissions = { publish: false, screen: false };
     this.iceServers = [];
+    this.locked = false; // the host locked the room (room:join ack; then host-controls.js)
 
     // send side
     this.sendPc = null;
@@ -380,6 +381,7 @@ export class CallSession extends EventTarget {
     if (this.self && this.self.id) this.participants.set(this.self.id, this.self);
     this.permissions = { publish: false, screen: false, ...(ack.permissions || {}) };
     this.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
+    this.locked = !!ack.locked;
     this.setStatus("joined", "In the call");
     this.changed();
 

@@ -11,6 +11,7 @@
 //   #btn-chat #chat-badge #chat-panel      the room's chat (room-chat.js)
 import { CallSession } from "./call.js";
 import { AUTH_CODES, describeError } from "./errors.js";
+import { mountHostControls } from "./host-controls.js";
 import { icon } from "./icons.js";
 import { mountRoomChat } from "./room-chat.js";
 import { clearSession, getToken, getUser, saveSession, tokenClaims } from "./session.js";
@@ -456,6 +457,7 @@ function start() {
   new ResizeObserver(() => layoutGrid()).observe($("grid"));
   render(session);
   session.start().catch((err) => showError(err.code, err.message, true));
+  mountHostControls(session, { showNotice, showError });
 
   $("btn-chat").querySelector(".ctl-icon").replaceChildren(icon("chat"));
   mountRoomChat({ roomId, token, panel: $("chat-panel"), toggle: $("btn-chat"), badge: $("chat-badge") })
