@@ -8,7 +8,8 @@ import { ChatPanel } from "./chat.js";
 import { previewText } from "./chat-message.js";
 import { ChatStore } from "./chat-store.js";
 import { AUTH_CODES, describeError } from "./errors.js";
-import { clearSession, getToken, getUser, saveSession, tokenClaims, tokenExpired } from "./session.js";
+import { showErrorBanner, takeUrlToken } from "./page-common.js";
+import { getUser, tokenClaims, tokenExpired } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 const WIDE = window.matchMedia("(min-width: 720px)");
@@ -20,32 +21,8 @@ const STATUS_TEXT = {
   failed: "Not connected",
 };
 
-function takeToken() {
-  const params = new URLSearchParams(location.search);
-  const fromUrl = params.get("token");
-  if (!fromUrl) return getToken();
-  saveSession(fromUrl, getUser());
-  params.delete("token");
-  const rest = params.toString();
-  history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
-  return fromUrl;
-}
-
 function showError(code, message) {
-  $("error").dataset.code = code;
-  $("error-text").textContent = message || describeError(code);
-  const actions = $("error-actions");
-  actions.replaceChildren();
-  if (AUTH_CODES.has(code)) {
-    clearSession();
-    const a = document.createElement("a");
-    a.className = "btn";
-    a.id = "btn-signin-again";
-    a.href = "/";
-    a.textContent = "Sign in";
-    actions.append(a);
-  }
-  $("error").hidden = false;
+  showErrorBanner(code, message || describeError(code));
 }
 
 function setStatus(state) {
@@ -62,7 +39,7 @@ function shortTime(iso) {
 }
 
 function start() {
-  const token = takeToken();
+  const token = takeUrlToken();
   if (!token || tokenExpired(token)) {
     setStatus("failed");
     showError(token ? "token_expired" : "token_missing",

@@ -10,9 +10,9 @@
 import { ChatStore } from "./chat-store.js";
 import { ConsultApi, describeConsultError } from "./consult-api.js";
 import { ConsultView, otherParty, when } from "./consult-view.js";
-import { AUTH_CODES } from "./errors.js";
 import { icon } from "./icons.js";
-import { clearSession, getToken, getUser, saveSession, tokenClaims, tokenExpired } from "./session.js";
+import { showErrorBanner, takeUrlToken } from "./page-common.js";
+import { getUser, tokenClaims, tokenExpired } from "./session.js";
 
 const $ = (id) => document.getElementById(id);
 const CLINICIANS = new Set(["doctor", "nurse", "psychologist", "admin"]);
@@ -20,40 +20,8 @@ const KIND_TEXT = { medical: "Medical", nursing: "Nursing", psychological: "Psyc
 const MODE_TEXT = { text: "in text", voice: "in voice", video: "in video" };
 const STATUS_TEXT = { connecting: "Connecting…", online: "Online", offline: "Reconnecting…", failed: "Not connected" };
 
-function takeToken() {
-  const params = new URLSearchParams(location.search);
-  const fromUrl = params.get("token");
-  if (!fromUrl) return getToken();
-  saveSession(fromUrl, getUser());
-  params.delete("token");
-  const rest = params.toString();
-  history.replaceState(null, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
-  return fromUrl;
-}
-
 function showError(code, message) {
-  const box = $("error");
-  box.dataset.code = code || "error";
-  $("error-text").textContent = message || describeConsultError(code);
-  const actions = $("error-actions");
-  actions.replaceChildren();
-  if (AUTH_CODES.has(code)) {
-    clearSession();
-    const a = document.createElement("a");
-    a.className = "btn";
-    a.id = "btn-signin-again";
-    a.href = "/";
-    a.textContent = "Sign in";
-    actions.append(a);
-  } else {
-    const close = document.createElement("button");
-    close.type = "button";
-    close.className = "link";
-    close.textContent = "Dismiss";
-    close.addEventListener("click", () => { box.hidden = true; });
-    actions.append(close);
-  }
-  box.hidden = false;
+  showErrorBanner(code, message || describeConsultError(code), { dismissable: true });
 }
 
 function showNotice(code, message) {
@@ -74,7 +42,7 @@ function startOfToday() {
 }
 
 function start() {
-  const token = takeToken();
+  const token = takeUrlToken();
   if (!token || tokenExpired(token)) {
     setStatus("failed");
     showError(token ? "token_expired" : "token_missing",

@@ -1,19 +1,11 @@
-// Shared by the meeting pages (scheduler, service records, statistics): sign-in, the JSON API
-// with the session token, a DOM helper that only ever sets text from data, and formatting.
-import { AUTH_CODES, describeError } from "./errors.js";
-import { clearSession, getToken, getUser, login, saveSession, tokenClaims, tokenExpired } from "./session.js";
+// Shared by the meeting pages (scheduler, service records, statistics, invite links): the API
+// with the meeting pages' error messages, formatting, and the staff-only sign-in on top of
+// page-common.js.
+import { describeError } from "./errors.js";
+import { getUser } from "./session.js";
+import { $, api as pageApi, claims, showApp, wireSignIn } from "./page-common.js";
 
-export const $ = (id) => document.getElementById(id);
-
-/** An API error with its stable code and HTTP status. */
-export class ApiError extends Error {
-  constructor(code, message, status = 0) {
-    super(message);
-    this.name = "ApiError";
-    this.code = code;
-    this.status = status;
-  }
-}
+export { $, ApiError, claims, el, showError, showMessage } from "./page-common.js";
 
 const MESSAGES = {
   meeting_not_found: "That meeting does not exist, or you may not see it.",
@@ -31,76 +23,21 @@ export function messageFor(code, serverMessage) {
   return MESSAGES[code] || describeError(code, serverMessage);
 }
 
-/** Create an element: props are properties (className, textContent, …) or data-/aria- attributes. */
-export function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (value === undefined || value === null) continue;
-    if (key.startsWith("data-") || key.startsWith("aria-")) node.setAttribute(key, String(value));
-    else node[key] = value;
-  }
-  for (const child of children) {
-    if (child === null || child === undefined) continue;
-    node.append(typeof child === "string" ? document.createTextNode(child) : child);
-  }
-  return node;
-}
-
-async function request(method, path, body, { auth = true, raw = false } = {}) {
-  const headers = { Accept: raw ? "*/*" : "application/json" };
-  if (auth) headers.Authorization = `Bearer ${getToken()}`;
-  const init = { method, headers, credentials: "same-origin" };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let res;
-  try {
-    res = await fetch(path, init);
-  } catch {
-    throw new ApiError("network", describeError("network"));
-  }
-  if (res.ok && raw) return res.blob();
-  let data = null;
-  try { data = await res.json(); } catch { /* not JSON */ }
-  if (!res.ok) {
-    const e = (data && data.error) || {};
-    throw new ApiError(e.code || "error", messageFor(e.code, e.message || `HTTP ${res.status}`), res.status);
-  }
-  return data;
-}
+const describe = (code, serverMessage, status) => messageFor(code, serverMessage || `HTTP ${status}`);
 
 /** One JSON request with the session's bearer token; throws ApiError. */
 export function api(method, path, body) {
-  return request(method, path, body);
+  return pageApi(method, path, body, { describe });
 }
 
 /** A JSON request without a token (guests). */
 export function publicApi(method, path, body) {
-  return request(method, path, body, { auth: false });
+  return pageApi(method, path, body, { auth: false, describe });
 }
 
 /** GET a file (an image, a CSV) with the token, as a Blob. */
 export function fetchBlob(path) {
-  return request("GET", path, undefined, { raw: true });
-}
-
-/** Show (or clear, with "") the page message. */
-export function showMessage(text, kind = "error") {
-  const box = $("message");
-  box.textContent = text;
-  box.className = `message ${kind}`;
-  box.hidden = !text;
-}
-
-/** Show an error (ApiError or any Error) in the page message; auth errors ask to sign in again. */
-export function showError(err) {
-  if (err && AUTH_CODES.has(err.code)) {
-    clearSession();
-    showSignIn(describeError(err.code, err.message));
-    return;
-  }
-  showMessage((err && err.message) || "Something went wrong.");
+  return pageApi("GET", path, undefined, { raw: true, describe });
 }
 
 /** ``12:05`` / ``1:02:03`` for a number of seconds. */
@@ -125,64 +62,17 @@ export function localInputValue(date) {
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
 }
 
-/** The claims of the session's token (unverified), or {}. */
-export function claims() {
-  return tokenClaims(getToken()) || {};
-}
-
-let onReady = null;
-
-function showSignIn(text) {
-  $("app").hidden = true;
-  $("session-bar").hidden = true;
-  $("signin").hidden = false;
-  if (text) showMessage(text);
-  $("name").focus();
-}
-
-async function enter() {
-  const user = getUser() || {};
-  const c = claims();
-  $("who-name").textContent = user.display_name || user.name || c.name || "";
-  $("who-role").textContent = c.role ? `(${c.role}${c.org ? `, ${c.org}` : ""})` : "";
-  $("signin").hidden = true;
-  $("app").hidden = false;
-  $("session-bar").hidden = false;
-  showMessage("");
-  await onReady(c);
-}
-
-/** Wire sign-in and sign-out; call ``ready(claims)`` once signed in. */
+/** Wire sign-in and sign-out (guest tokens do not count as signed in); call ``ready(claims)`` once signed in. */
 export function startPage(ready) {
-  onReady = ready;
-  $("signin-form").addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const name = $("name").value.trim();
-    const password = $("password").value;
-    if (!name || !password) { showMessage("Enter your name and password."); return; }
-    $("btn-signin").disabled = true;
-    try {
-      const { token, user } = await login(name, password);
-      saveSession(token, user);
-      $("password").value = "";
-      await enter();
-    } catch (err) {
-      showMessage(err.code === "bad_credentials" || err.code === "invalid_credentials"
-        ? "Wrong name or password." : describeError(err.code, err.message));
-    } finally {
-      $("btn-signin").disabled = false;
-    }
+  wireSignIn({
+    allowGuest: false,
+    onSignedIn: async () => {
+      const user = getUser() || {};
+      const c = claims();
+      $("who-name").textContent = user.display_name || user.name || c.name || "";
+      $("who-role").textContent = c.role ? `(${c.role}${c.org ? `, ${c.org}` : ""})` : "";
+      showApp();
+      await ready(c);
+    },
   });
-  $("btn-signout").addEventListener("click", () => {
-    clearSession();
-    showSignIn("");
-    showMessage("Signed out.", "info");
-  });
-  const token = getToken();
-  if (token && !tokenExpired(token) && (tokenClaims(token) || {}).role !== "guest") {
-    enter().catch(showError);
-  } else {
-    if (token) clearSession();
-    showSignIn(token && tokenExpired(token) ? "Your session has expired. Sign in again." : "");
-  }
 }
