@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import func, null, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.org_models import OrgMember
 from accounts.orgs import OrgActor, OrgService, check_id, check_role
 from accounts.service import UserService
-from rooms.flow_errors import FlowError
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from typing import NamedTuple
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.org_models import CONTACT_RELATIONS, CareContact, OrgMember
 from accounts.orgs import OrgActor, OrgService, check_id
-from rooms.flow_errors import FlowError
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.org_models import ORG_KINDS, Organisation, OrgMember
 from accounts.principal import Principal
 from accounts.roles import ROLES
-from rooms.flow_errors import FlowError
 
 MAX_ORG_NAME = 200
 MAX_ID = 64

@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.org_models import Organisation, OrgMember, OrgRolePermission
 from accounts.org_values import (
@@ -36,7 +37,6 @@ from accounts.org_values import (
 from accounts.permissions import DEFAULT_PERMISSIONS, PERMISSIONS, default_allows
 from accounts.principal import Principal
 from accounts.roles import ROLES
-from rooms.flow_errors import FlowError
 
 log = logging.getLogger(__name__)
 

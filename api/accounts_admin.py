@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 
 from accounts.admin import DEFAULT_LIMIT, AccountAdmin
+from accounts.flow_errors import FlowError
 from api.auth import AuthRoutes
 from api.errors import read_json_object
-from rooms.flow_errors import FlowError
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -16,13 +16,13 @@ from collections import deque
 from aiohttp import web
 
 from accounts.errors import AuthError
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.orgs import Membership, OrgActor, OrgService, check_id, org_public
 from accounts.principal import Principal
 from accounts.service import UserService
 from accounts.tokens import Claims, TokenService
 from api.errors import ApiError, read_json_object, require_str
-from rooms.flow_errors import FlowError
 
 log = logging.getLogger(__name__)
 

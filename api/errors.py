@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from aiohttp import web
 
 from accounts.errors import AccountError, AuthError
+from accounts.flow_errors import FlowError
 from accounts.orgs import PermissionDenied
 from im.errors import ImError
-from rooms.flow_errors import FlowError
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,44 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise ApiError(
             413, "payload_too_large", f"the body is larger than {request.client_max_size} bytes"
         ) from None
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     return body
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` as JSON whose strings can be stored; ApiError ``bad_request`` otherwise.
+
+    Nesting too deep for the parser, NUL characters and lone surrogates (which
+    neither UTF-8 nor PostgreSQL text can hold) are refused here, once for all routes.
+    """
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(400, "bad_request", "the body is not valid JSON") from None
+    lowered = raw.lower()
+    if b"\\u0000" in lowered or b"\\ud" in lowered:
+        for text in _strings(body):
+            if "\x00" in text or any("\ud800" <= ch <= "\udfff" for ch in text):
+                raise ApiError(
+                    400, "bad_request", "strings must not contain NUL or lone surrogates"
+                )
+    return body
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed JSON value, keys included."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def require_str(body: dict[str, Any], key: str, *, max_length: int = 1024) -> str:
@@ -95,6 +126,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn errors into JSON with stable codes; never leak internals on a 500."""
     try:
+        if _is_api_path(request.path) and _has_nul(request):
+            # PostgreSQL text cannot hold NUL: refuse it before any query is made
+            raise ApiError(400, "bad_request", "the path and query must not contain NUL")
         return await handler(request)
     except ApiError as exc:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
@@ -119,6 +153,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled_exception", extra={"method": request.method, "path": request.path})
         return error_response(500, "internal_error", "internal server error")
+
+
+def _has_nul(request: web.Request) -> bool:
+    if "\x00" in request.path:
+        return True
+    return any("\x00" in key or "\x00" in value for key, value in request.query.items())
 
 
 def _is_api_path(path: str) -> bool:

@@ -88,10 +88,10 @@ class ImRoutes:
         actor, _ = await self.actor(request)
         q: dict[str, Any] = dict(request.query)
         cid = _cid(request)
+        before = v.seq(q, "before_seq") if "before_seq" in q else None
         if "since_seq" in q:
             result = await self.im.sync(actor.user_id, cid, v.seq(q, "since_seq"), v.limit(q))
         else:
-            before = v.seq(q, "before_seq") if "before_seq" in q else None
             result = await self.im.history(actor.user_id, cid, before, v.limit(q))
         return web.json_response(result)
 

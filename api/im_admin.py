@@ -47,7 +47,8 @@ class ImAdminRoutes:
         limit = DEFAULT_LIMIT
         if "limit" in query:
             raw = query["limit"]
-            if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            ok = raw.isascii() and raw.isdigit() and len(raw) <= 6
+            if not ok or not 1 <= int(raw) <= MAX_LIMIT:
                 raise ImError("bad_request", f"'limit' must be between 1 and {MAX_LIMIT}")
             limit = int(raw)
         result = await self.search_service.search(

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from accounts.flow_errors import FlowError
 from accounts.orgs import OrgActor, OrgService, PermissionDenied, check_id, org_public
 from accounts.service import UserService
 from api.auth import AuthRoutes
 from api.errors import read_json_object
-from rooms.flow_errors import FlowError
 
 
 def _org_id(request: web.Request) -> str:

@@ -11,12 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
+from accounts.flow_errors import FlowError
 from accounts.orgs import check_id
 from accounts.tokens import TokenService
 from api.auth import AuthRoutes
 from api.errors import read_json_object
 from rooms import Identity
-from rooms.flow_errors import FlowError
 from rooms.sos import SosAlreadyAnswered, SosService
 from rooms.sos import validation as v
 from rooms.sos.log import event_wire

@@ -9,7 +9,7 @@ and disposes of the database engine.
 
 Services are reachable through app keys::
 
-    app[SETTINGS], app[TOKENS], app[USERS], app[ROOMS], app[IM],
+    app[SETTINGS], app[TOKENS], app[USERS], app[ORGS], app[CARE], app[ROOMS], app[IM],
     app[ATTACHMENTS], app[IM_RETENTION], app[ENGINE], app[SESSIONS]
 """
 
@@ -23,14 +23,24 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 import media
+from accounts.admin import AccountAdmin
+from accounts.care import CareContacts
 from accounts.errors import UserExists
+from accounts.orgs import OrgService
 from accounts.service import UserService
 from accounts.tokens import TokenService
-from api import setup_api
+from api import AuthRoutes, setup_api
+from api.accounts_admin import AccountAdminRoutes
 from api.attachments import AttachmentRoutes
+from api.care_contacts import CareContactRoutes
+from api.consults import setup_consults
 from api.errors import error_middleware
 from api.im import ImRoutes
 from api.im_admin import ImAdminRoutes
+from api.meeting_setup import setup_meetings
+from api.openapi import setup_openapi
+from api.orgs import OrgRoutes
+from api.sos import SosRoutes
 from carertc.config import Settings
 from db import engine as db_engine
 from db import migrate
@@ -43,9 +53,12 @@ from im.retention import RetentionService, retention_days
 from im.search import SearchService
 from rooms import RoomService
 from rooms.chat import RoomChat
+from rooms.sos import SosService, Webhooks
 from signaling import attach as attach_signaling
+from signaling.host import HostSignaling
 from signaling.im import ImSignaling
 from signaling.server import SIGNALING_KEY
+from signaling.sos import SosSignaling
 from web import setup_routes as setup_web_routes
 
 log = logging.getLogger(__name__)
@@ -53,11 +66,14 @@ log = logging.getLogger(__name__)
 SETTINGS = web.AppKey("carertc.settings", Settings)
 TOKENS = web.AppKey("carertc.tokens", TokenService)
 USERS = web.AppKey("carertc.users", UserService)
+ORGS = web.AppKey("carertc.orgs", OrgService)
+CARE = web.AppKey("carertc.care", CareContacts)
 ROOMS = web.AppKey("carertc.rooms", RoomService)
 IM = web.AppKey("carertc.im", ImService)
 ATTACHMENTS = web.AppKey("carertc.attachments", AttachmentService)
 IM_RETENTION = web.AppKey("carertc.im_retention", RetentionService)
 IM_EDGE = web.AppKey("carertc.im_edge", ImSignaling)
+SOS = web.AppKey("carertc.sos", SosService)
 ENGINE = web.AppKey("carertc.engine", AsyncEngine)
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
     "carertc.sessions", async_sessionmaker
@@ -76,6 +92,7 @@ async def build_app(settings: Settings) -> web.Application:
         log.info("database_ready", extra={"revision": revision, "backend": engine.dialect.name})
         sessions = db_engine.session_factory(engine)
         users = UserService(sessions)
+        orgs = OrgService(sessions)
         await ensure_admin(users, settings)
         tokens = TokenService(
             settings.auth.jwt_secret, settings.auth.issuer, settings.auth.audience
@@ -93,6 +110,8 @@ async def build_app(settings: Settings) -> web.Application:
         app[ENGINE] = engine
         app[SESSIONS] = sessions
         app[USERS] = users
+        app[ORGS] = orgs
+        app[CARE] = CareContacts(sessions, orgs)
         app[TOKENS] = tokens
         app[ROOMS] = room_service
         app[IM] = im_service
@@ -116,7 +135,11 @@ async def build_app(settings: Settings) -> web.Application:
             rooms=room_service,
             media_totals=media.totals,
             im_totals=im_service.totals,
+            orgs=orgs,
         )
+        OrgRoutes(auth, orgs, users).register(app)
+        AccountAdminRoutes(auth, AccountAdmin(sessions, users, orgs)).register(app)
+        CareContactRoutes(auth, app[CARE]).register(app)
         attach_signaling(
             app,
             tokens=tokens,
@@ -125,13 +148,36 @@ async def build_app(settings: Settings) -> web.Application:
             client_manager=_client_manager(settings),
         )
         app[IM_EDGE] = ImSignaling(app[SIGNALING_KEY], im_service, _presence(settings))
+        app[SOS] = _setup_sos(app, settings, sessions, orgs, im_service, room_service, auth)
         ImRoutes(auth, im_service, room_service).register(app)
+        HostSignaling(app[SIGNALING_KEY])
+        setup_meetings(
+            app,
+            auth,
+            sessions=sessions,
+            tokens=tokens,
+            im=im_service,
+            rooms=room_service,
+            notify=app[SIGNALING_KEY].to_users,
+            orgs=orgs,
+            public_url=settings.server.public_url,
+        )
+        setup_consults(
+            app,
+            auth,
+            sessions=sessions,
+            im=im_service,
+            rooms=room_service,
+            notify=app[SIGNALING_KEY].to_users,
+            orgs=orgs,
+        )
         AttachmentRoutes(auth, attachments).register(app)
         ImAdminRoutes(
             auth,
             SearchService(im_service),
             ConversationExporter(sessions, attachments, settings.data_dir / "tmp"),
         ).register(app)
+        setup_openapi(app)
         setup_web_routes(app)
     except BaseException:
         await _close(room_service, engine)
@@ -187,6 +233,36 @@ def _make_room_service(settings: Settings) -> RoomService:
         max_participants=settings.rooms.max_participants,
         ice_servers=settings.media.ice_servers,
     )
+
+
+def _setup_sos(
+    app: web.Application,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    orgs: OrgService,
+    im_service: ImService,
+    room_service: RoomService,
+    auth: AuthRoutes,
+) -> SosService:
+    """The one-tap SOS: service, ``sos-`` room rule, Socket.IO events, HTTP routes."""
+    sos = SosService(
+        sessions,
+        ring_timeout_seconds=settings.sos.ring_timeout_seconds,
+        im=im_service,
+        orgs=orgs,
+        webhooks=Webhooks(
+            sessions,
+            retries=settings.sos.webhook_retries,
+            backoff_seconds=settings.sos.webhook_backoff_seconds,
+            timeout_seconds=settings.sos.webhook_timeout_seconds,
+        ),
+    )
+    room_service.access.add_rule("sos-", sos.rooms.access)
+    room_service.add_listener(sos.rooms.on_room_event)
+    SosSignaling(app[SIGNALING_KEY], sos, app[IM_EDGE].presence)
+    SosRoutes(auth, sos, app[TOKENS], settings.sos.kiosk_token_ttl_days).register(app)
+    app.cleanup_ctx.append(sos.running)
+    return sos
 
 
 def _presence(settings: Settings) -> Presence:

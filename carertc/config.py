@@ -227,6 +227,32 @@ class ImSettings:
 
 
 @dataclass(frozen=True)
+class SosSettings:
+    """One-tap SOS: ring timeout per escalation step, webhook delivery, kiosk tokens."""
+
+    ring_timeout_seconds: float = 30.0
+    webhook_retries: int = 3
+    webhook_backoff_seconds: float = 1.0
+    webhook_timeout_seconds: float = 5.0
+    kiosk_token_ttl_days: int = 365
+
+    def __post_init__(self) -> None:
+        for name, hi in (
+            ("ring_timeout_seconds", 3600.0),
+            ("webhook_backoff_seconds", 3600.0),
+            ("webhook_timeout_seconds", 300.0),
+        ):
+            value = getattr(self, name)
+            var = env_name("sos", name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(var, f"must be a number, got {value!r}")
+            if not 0 < value <= hi:
+                raise ConfigError(var, f"must be above 0 and at most {hi:g}, got {value}")
+        _check_int(self.webhook_retries, env_name("sos", "webhook_retries"), 0, 20)
+        _check_int(self.kiosk_token_ttl_days, env_name("sos", "kiosk_token_ttl_days"), 1, 3650)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration tree."""
 
@@ -239,6 +265,7 @@ class Settings:
     media: MediaSettings = field(default_factory=MediaSettings)
     log: LogSettings = field(default_factory=LogSettings)
     im: ImSettings = field(default_factory=ImSettings)
+    sos: SosSettings = field(default_factory=SosSettings)
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).expanduser()
@@ -278,6 +305,7 @@ class Settings:
             "media": {"ice_servers": [redact_ice(s) for s in self.media.ice_servers]},
             "log": dataclasses.asdict(self.log),
             "im": dataclasses.asdict(self.im),
+            "sos": dataclasses.asdict(self.sos),
         }
 
 
@@ -329,6 +357,7 @@ _SECTIONS: dict[str, type] = {
     "media": MediaSettings,
     "log": LogSettings,
     "im": ImSettings,
+    "sos": SosSettings,
 }
 
 

@@ -55,7 +55,7 @@ def seq(data: dict[str, Any], key: str, *, default: int | None = None) -> int:
     value = data.get(key, default)
     if value is None:
         raise bad(f"{key!r} is required")
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 20:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > 2**62:
         raise bad(f"{key!r} must be a non-negative integer")
@@ -130,7 +130,10 @@ def card(data: dict[str, Any]) -> dict[str, Any]:
     if url is not None:
         if not isinstance(url, str) or len(url) > 2000:
             raise bad("'payload.url' must be a string of at most 2000 characters")
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. an unclosed "[" in the host
+            raise bad("'payload.url' must be an http(s) URL or a path on this server") from None
         relative = url.startswith("/") and not url.startswith("//")
         if not relative and (parts.scheme not in ("http", "https") or not parts.netloc):
             raise bad("'payload.url' must be an http(s) URL or a path on this server")

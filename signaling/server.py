@@ -12,10 +12,10 @@ import socketio
 from aiohttp import web
 
 from accounts.errors import AuthError
+from accounts.flow_errors import FlowError
 from accounts.orgs import PermissionDenied
 from im.errors import ImError
 from rooms import Identity, RoomError, RoomService
-from rooms.flow_errors import FlowError
 from signaling import validation
 from signaling.validation import BadRequest
 

@@ -18,6 +18,7 @@ VENDOR_FILES = {
 }
 
 ROOM_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+INVITE_TOKEN_PATTERN = r"[A-Za-z0-9_-]{16,128}"
 
 
 def _security_headers(request: web.Request) -> dict[str, str]:
@@ -66,6 +67,56 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     return _page("chat.html", request)
 
 
+async def _admin_accounts(request: web.Request) -> web.StreamResponse:
+    """The accounts admin page: create, search, disable, reset passwords."""
+    return _page("admin-accounts.html", request)
+
+
+async def _admin_orgs(request: web.Request) -> web.StreamResponse:
+    """The organisations admin page: members and the permission grid per role."""
+    return _page("admin-orgs.html", request)
+
+
+async def _consults(request: web.Request) -> web.StreamResponse:
+    """The consults page: today's and upcoming consults, the open one with its chat and call."""
+    return _page("consults.html", request)
+
+
+async def _elder(request: web.Request) -> web.StreamResponse:
+    """The elder's home: one huge SOS button, then who answered and the video."""
+    return _page("elder.html", request)
+
+
+async def _kiosk(request: web.Request) -> web.StreamResponse:
+    """The SOS kiosk: one large button, signed in by the device token in ``?token=``."""
+    return _page("kiosk.html", request)
+
+
+async def _sos_log(request: web.Request) -> web.StreamResponse:
+    """The SOS log of the organisation: every SOS with every step and its time."""
+    return _page("sos-log.html", request)
+
+
+async def _meetings(request: web.Request) -> web.StreamResponse:
+    """The meeting scheduler: quick support now, scheduled meetings, invite links and QR codes."""
+    return _page("meetings.html", request)
+
+
+async def _join(request: web.Request) -> web.StreamResponse:
+    """An invite link: a guest enters a name and joins the meeting's call."""
+    return _page("join.html", request)
+
+
+async def _records(request: web.Request) -> web.StreamResponse:
+    """Service records: meetings by kind and period, with participants and duration."""
+    return _page("records.html", request)
+
+
+async def _stats(request: web.Request) -> web.StreamResponse:
+    """Meeting statistics per organisation and period, with a chart and a CSV download."""
+    return _page("stats.html", request)
+
+
 async def _vendor(request: web.Request) -> web.StreamResponse:
     """The Socket.IO browser client, straight from web/node_modules (installed by npm ci)."""
     name = request.match_info["name"]
@@ -100,6 +151,16 @@ def setup_routes(app: web.Application) -> None:
     """Serve the web client: `/`, `/room/{room_id}`, `/chat`, `/static/...`, `/static/vendor/...`."""
     app.router.add_get("/", _index, name="web_index")
     app.router.add_get("/chat", _chat, name="web_chat")
+    app.router.add_get("/meetings", _meetings, name="web_meetings")
+    app.router.add_get("/join/{token:" + INVITE_TOKEN_PATTERN + "}", _join, name="web_join")
+    app.router.add_get("/admin/records", _records, name="web_records")
+    app.router.add_get("/admin/stats", _stats, name="web_stats")
+    app.router.add_get("/elder", _elder, name="web_elder")
+    app.router.add_get("/kiosk", _kiosk, name="web_kiosk")
+    app.router.add_get("/admin/sos", _sos_log, name="web_sos_log")
+    app.router.add_get("/consults", _consults, name="web_consults")
+    app.router.add_get("/admin/accounts", _admin_accounts, name="web_admin_accounts")
+    app.router.add_get("/admin/orgs", _admin_orgs, name="web_admin_orgs")
     app.router.add_get("/room/{room_id:" + ROOM_ID_PATTERN + "}", _room, name="web_room")
     vendor = "|".join(n.replace(".", r"\.") for n in VENDOR_FILES)
     app.router.add_get("/static/vendor/{name:" + vendor + "}", _vendor, name="web_vendor")

@@ -17,6 +17,9 @@ from sqlalchemy.engine import Connection
 import accounts.models
 import accounts.org_models  # noqa: F401
 import im.models  # noqa: F401
+import rooms.consults.models
+import rooms.meetings.models
+import rooms.sos.models  # noqa: F401
 from db.base import Base
 
 target_metadata = Base.metadata

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.org_models import OrgMember
 from accounts.orgs import OrgService
@@ -34,7 +35,6 @@ from rooms.consults.models import (
 )
 from rooms.consults.store import ConsultStore, Notify, not_found
 from rooms.errors import RoomError
-from rooms.flow_errors import FlowError
 from rooms.permissions import Identity
 from rooms.service import RoomService
 

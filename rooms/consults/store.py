@@ -12,12 +12,12 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.orgs import OrgService
 from accounts.principal import Principal
 from rooms.consults import values as v
 from rooms.consults.models import Consult, ConsultParticipant
-from rooms.flow_errors import FlowError
 
 log = logging.getLogger("carertc.consults")
 

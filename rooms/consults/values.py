@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from accounts.flow_errors import FlowError
 from rooms.consults.models import KINDS, MODES, STATUSES, Consult, ConsultParticipant
-from rooms.flow_errors import FlowError
 
 MAX_SUMMARY = 10_000
 MAX_TITLE = 200

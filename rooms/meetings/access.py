@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from accounts.flow_errors import FlowError
 from accounts.principal import Principal
 from rooms.access import RoomAccess
-from rooms.flow_errors import FlowError
 from rooms.meetings.models import ACTIVE_STATUSES, ROOM_PREFIX, MeetingInvitee
 from rooms.meetings.service import MeetingService
 from rooms.permissions import Identity, MediaPermissions

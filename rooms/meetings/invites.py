@@ -21,10 +21,10 @@ import qrcode
 import qrcode.image.svg
 from sqlalchemy import or_, select, update
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.principal import Principal
 from accounts.tokens import TokenService
-from rooms.flow_errors import FlowError
 from rooms.meetings import values as v
 from rooms.meetings.models import ACTIVE_STATUSES, InviteLink, Meeting
 from rooms.meetings.service import MeetingService

@@ -18,11 +18,11 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.flow_errors import FlowError
 from accounts.models import User
 from accounts.orgs import OrgService, PermissionDenied
 from accounts.principal import Principal
 from im import Actor, ImService
-from rooms.flow_errors import FlowError
 from rooms.meetings import values as v
 from rooms.meetings.models import (
     ACTIVE_STATUSES,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from rooms.flow_errors import FlowError
+from accounts.flow_errors import FlowError
 from rooms.meetings.models import CATEGORIES, Attendance, InviteLink, Meeting, MeetingInvitee
 
 MAX_TITLE = 200

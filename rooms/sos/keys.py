@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rooms.flow_errors import FlowError
+from accounts.flow_errors import FlowError
 from rooms.sos.log import iso, now
 from rooms.sos.models import ApiKey
 

@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from accounts.flow_errors import FlowError
 from accounts.orgs import OrgActor, OrgService, PermissionDenied
 from accounts.principal import Principal
 from im import Actor, ImService
-from rooms.flow_errors import FlowError
 from rooms.permissions import Identity
 from rooms.sos.directory import Directory
 from rooms.sos.escalation import Escalation

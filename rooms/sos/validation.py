@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from rooms.flow_errors import FlowError
+from accounts.flow_errors import FlowError
 from rooms.sos.models import SOS_KINDS
 
 ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -22,7 +22,7 @@ import aiohttp
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from rooms.flow_errors import FlowError
+from accounts.flow_errors import FlowError
 from rooms.sos.log import iso, now
 from rooms.sos.models import Webhook, WebhookDelivery
 

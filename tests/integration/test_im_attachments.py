@@ -405,7 +405,7 @@ async def test_path_traversal_names_are_sanitised_and_write_nothing_outside(
         "....//....//x.txt": "x.txt",
         "..": "file",
         ".env": "env",
-        "a\x00b\x1f\r\n.txt": "ab .txt",
+        "a\x1fb\r\n.txt": "a b .txt",
         "%2e%2e%2fpasswd": "%2e%2e%2fpasswd",
     }
     ids = []
@@ -414,6 +414,9 @@ async def test_path_traversal_names_are_sanitised_and_write_nothing_outside(
         assert status == 201, (raw, att)
         assert att["filename"] == clean and att["content_type"] == "text/plain"
         ids.append(att["id"])
+    # a NUL anywhere in the query is refused before any byte is stored
+    status, err = await upload(server, token, cid, b"x", "a\x00b.txt", "file")
+    assert status == 400 and err["error"]["code"] == "bad_request"
     added = tree(data_dir) - before
     assert len(added) == len(cases)
     assert all(p.startswith("attachments/") and len(p) == len("attachments/") + 32 for p in added)

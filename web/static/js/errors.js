@@ -34,6 +34,15 @@ const MESSAGES = {
   payload_too_large: "The file is too large to send.",
   unsupported_media_type: "This kind of file cannot be sent, or its content does not match its name.",
   image_too_large: "The picture has too many pixels to send. Send a smaller one.",
+  // organisations and accounts (docs/CARE.md)
+  org_not_found: "That organisation does not exist.",
+  conflict: "That clashes with what is already there (a name in use, or the last admin).",
+  user_exists: "An account with that name already exists.",
+  bad_name: "A name is 1 to 64 letters, digits or _.@+- and starts with a letter or digit.",
+  bad_role: "That role does not exist.",
+  bad_password: "The password is empty or too long.",
+  bad_display_name: "A display name is 1 to 128 characters.",
+  too_many_requests: "Too many attempts. Wait a moment and try again.",
 };
 
 /** Codes after which retrying the connection cannot help: the user has to sign in again. */

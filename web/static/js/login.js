@@ -24,6 +24,8 @@ function showJoin() {
   $("user-name").textContent = user.display_name || user.name || claims.name || "you";
   const role = user.role || claims.role || "";
   $("user-role").textContent = role ? `(${role})` : "";
+  $("link-elder").hidden = role !== "elder";
+  $("admin-links").hidden = !["admin", "doctor", "nurse", "psychologist", "staff"].includes(role);
   $("signin").hidden = true;
   $("join").hidden = false;
   const params = new URLSearchParams(location.search);
