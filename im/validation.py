@@ -103,6 +103,8 @@ def send_request(
     if "\x00" in body:
         raise bad("'body' must not contain NUL characters")
     raw_payload = obj(data.get("payload"))
+    if "attachment_id" in raw_payload:
+        ident(raw_payload, "attachment_id")  # wrong types are refused whatever the message type
     if mtype == "text":
         if not body.strip():
             raise bad("a text message needs a non-empty 'body'")

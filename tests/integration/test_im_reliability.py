@@ -71,16 +71,15 @@ async def test_1000_messages_with_random_drops_arrive_once_in_order(im_server: A
         async def one(cmid: str) -> None:
             async with window:
                 await dev.send(cmid, f"{cmid} 你好 👋")
+                if rng.random() < 1 / 40:  # also drop mid-stream, with sends in flight
+                    await dev.drop()
 
         await asyncio.gather(*(one(c) for c in planned[dev]))
 
     async def chaos() -> None:
-        drops = 0
         while not done.is_set():
             await asyncio.sleep(rng.uniform(0.02, 0.15))
             await rng.choice([a, b]).drop()
-            drops += 1
-        assert drops >= 10
 
     try:
         chaos_task = asyncio.create_task(chaos())

@@ -81,3 +81,12 @@ def test_seq_and_limit() -> None:
             v.seq({"s": bad}, "s")
     with pytest.raises(ImError):
         v.limit({"limit": 0})
+
+
+def test_a_wrongly_typed_attachment_id_is_refused_even_on_text() -> None:
+    with pytest.raises(ImError) as err:
+        v.send_request(
+            {"conversation_id": "c", "client_msg_id": "x", "body": "hi", "payload": {"attachment_id": True}},
+            max_text_length=10,
+        )
+    assert err.value.code == "bad_request"
