@@ -22,6 +22,19 @@ SYSTEM_EVENTS = (
     "member_added",
     "member_removed",
     "snapshot_taken",
+    # posted by the care flows into their rooms' conversations
+    "consult_created",
+    "consult_started",
+    "switched_to_text",
+    "switched_to_voice",
+    "switched_to_video",
+    "consult_ended",
+    "consult_cancelled",
+    "sos_raised",
+    "sos_answered",
+    "sos_cancelled",
+    "sos_ended",
+    "sos_unanswered",
 )
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 200

@@ -17,6 +17,18 @@ const SYSTEM_TEXT = {
   member_added: (n) => `${n} was added`,
   member_removed: (n) => `${n} was removed`,
   snapshot_taken: () => "A snapshot was taken",
+  consult_created: () => "Consult created",
+  consult_started: () => "Consult started",
+  switched_to_text: (n) => `${n} switched to text`,
+  switched_to_voice: (n) => `${n} switched to a voice call`,
+  switched_to_video: (n) => `${n} switched to video`,
+  consult_ended: () => "Consult ended",
+  consult_cancelled: (n) => `${n} cancelled the consult`,
+  sos_raised: (n) => `${n} raised an SOS`,
+  sos_answered: (n) => `${n} answered the SOS`,
+  sos_cancelled: () => "SOS cancelled",
+  sos_ended: () => "SOS ended",
+  sos_unanswered: () => "Nobody has answered the SOS yet",
 };
 
 const CARD_KIND = {
