@@ -15,9 +15,11 @@ from carertc.app import ENGINE, IM
 from im.search import PG_SEARCH_TEXT, SearchService, like_pattern, snippet
 from tests.conftest import RunningServer, make_settings
 
-pytestmark = pytest.mark.parametrize(
-    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-)
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: Any) -> str:
+    """The database under test (tests that take ``srv`` run on both)."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -229,11 +231,11 @@ async def test_bad_requests_limit_and_many_concurrent_sends(srv: RunningServer) 
         assert [r["message"]["seq"] for r in page["results"]] == seqs[:5]
 
 
+@pytest.mark.postgres
 async def test_postgresql_uses_the_trigram_index_and_has_a_word_fallback(
-    srv: RunningServer, backend: str
+    tmp_path: Path, server_factory: Any, pg_url: str
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("PostgreSQL only")
+    srv = await server_factory(make_settings(tmp_path / "data", DATABASE_URL=pg_url))
     engine = srv.app[ENGINE]
     async with engine.begin() as conn:
         installed = await conn.execute(text("SELECT 1 FROM pg_extension WHERE extname='pg_trgm'"))
@@ -261,9 +263,7 @@ async def test_postgresql_uses_the_trigram_index_and_has_a_word_fallback(
     assert got["results"] == []
 
 
-def test_snippet_cuts_around_the_first_match(backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("backend independent")
+def test_snippet_cuts_around_the_first_match() -> None:
     long = "a" * 100 + " 血压 " + "b" * 100
     cut = snippet([long], ["血压"], width=20)
     assert cut.startswith("…") and cut.endswith("…") and "血压" in cut
