@@ -18,7 +18,7 @@ from im import wire
 from im.conversations import MESSAGES, Actor, ConversationStore, Publisher
 from im.errors import ImError, not_found
 from im.models import Attachment, Conversation, Member, Message, utcnow
-from im.validation import ATTACHMENT_TYPES, SendRequest
+from im.validation import ATTACHMENT_TYPES, SYSTEM_EVENTS, SendRequest
 from im.writer import Draft, MessageWriter, Written
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,9 @@ class ImService(ConversationStore):
         }
 
     async def post_system(self, conversation_id: str, event: str, **data: Any) -> dict[str, Any]:
-        """Store and publish a system message (``joined``, ``call_started``, ...)."""
+        """Store and publish a system message; ``event`` is one of ``SYSTEM_EVENTS``."""
+        if event not in SYSTEM_EVENTS:  # clients render these by name (docs/IM.md)
+            raise ValueError(f"unknown system event {event!r}")
         written: Written = await self.writer.write(
             Draft(conversation_id, None, None, "system", "", {"event": event, **data})
         )

@@ -106,3 +106,13 @@ async def test_a_database_failure_answers_every_waiter_and_the_writer_recovers(
     with pytest.raises(ImError) as err:
         await writer.write(Draft(conv, a, "closed", "text", "x", {}))
     assert err.value.code == "unavailable"
+
+
+async def test_system_messages_only_carry_known_events(engine: AsyncEngine) -> None:
+    conv, _, _ = await _conversation(engine)
+    im = ImService(engine, db_engine.session_factory(engine))
+    msg = await im.post_system(conv, "call_started")
+    assert msg["type"] == "system" and msg["payload"] == {"event": "call_started"}
+    with pytest.raises(ValueError):
+        await im.post_system(conv, "call_strated")
+    await im.close()
