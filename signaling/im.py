@@ -111,7 +111,7 @@ class ImSignaling:
             self.typing_timers.start(key, lambda: self._expire(identity, conv))
         elif not self.typing_timers.stop(key):
             return {"ok": True}
-        await self._typing_event(identity, conv, typing, skip=sid)
+        await self._typing_event(identity, conv, typing)
         return {"ok": True}
 
     def _expire(self, identity: Identity, conv: str) -> None:
@@ -119,7 +119,7 @@ class ImSignaling:
         task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def _typing_event(
-        self, identity: Identity, conv: str, typing: bool, skip: str | None = None
+        self, identity: Identity, conv: str, typing: bool
     ) -> None:
         others = [u for u in await self.im.member_ids(conv) if u != identity.user_id]
         await self.signaling.to_users(
