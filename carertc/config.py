@@ -15,6 +15,8 @@ of the variable to fix.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import json
 import logging
@@ -252,6 +254,63 @@ class SosSettings:
         _check_int(self.kiosk_token_ttl_days, env_name("sos", "kiosk_token_ttl_days"), 1, 3650)
 
 
+RECORDING_KEY_FILE = "recording_key"
+LAYOUTS = ("grid", "speaker", "pip")
+COMPOSITE_CODECS = ("vp8", "h264")
+
+
+@dataclass(frozen=True)
+class RecordingSettings:
+    """Recording: the key for encryption at rest, retention, and the composite's format."""
+
+    key: str = ""  # 32 bytes, base64 (standard or url-safe); generated into data_dir if unset
+    dir: Path | None = None  # default <data_dir>/recordings
+    retention_days: int = 180  # 0 keeps recordings forever
+    composite_width: int = 1280
+    composite_height: int = 720
+    composite_fps: int = 25
+    composite_codec: str = "vp8"
+    default_layout: str = "grid"
+
+    def __post_init__(self) -> None:
+        key_bytes(self.key, env_name("recording", "key"))
+        _check_int(self.retention_days, env_name("recording", "retention_days"), 0, 36500)
+        for name, lo, hi in (("composite_width", 160, 3840), ("composite_height", 120, 2160),
+                             ("composite_fps", 1, 60)):
+            _check_int(getattr(self, name), env_name("recording", name), lo, hi)
+            if name != "composite_fps" and getattr(self, name) % 2:
+                raise ConfigError(env_name("recording", name), "must be even")
+        if self.composite_codec not in COMPOSITE_CODECS:
+            raise ConfigError(env_name("recording", "composite_codec"),
+                              f"must be one of {', '.join(COMPOSITE_CODECS)}")
+        if self.default_layout not in LAYOUTS:
+            raise ConfigError(env_name("recording", "default_layout"),
+                              f"must be one of {', '.join(LAYOUTS)}")
+
+    def __repr__(self) -> str:  # never print the key
+        return f"RecordingSettings(key='***', retention_days={self.retention_days})"
+
+    @property
+    def key_bytes(self) -> bytes:
+        """The 32-byte AES-256-GCM key."""
+        return key_bytes(self.key, env_name("recording", "key"))
+
+
+def key_bytes(value: str, var: str) -> bytes:
+    """Decode a base64 (standard or url-safe) 32-byte key; '' is allowed (not yet loaded)."""
+    if value == "":
+        return b""
+    text = value.strip()
+    try:
+        raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4),
+                               validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(var, "must be base64") from None
+    if len(raw) != 32:
+        raise ConfigError(var, f"must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """The whole configuration tree."""
@@ -266,6 +325,7 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     im: ImSettings = field(default_factory=ImSettings)
     sos: SosSettings = field(default_factory=SosSettings)
+    recording: RecordingSettings = field(default_factory=RecordingSettings)
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir).expanduser()
@@ -305,6 +365,8 @@ class Settings:
             "media": {"ice_servers": [redact_ice(s) for s in self.media.ice_servers]},
             "log": dataclasses.asdict(self.log),
             "im": dataclasses.asdict(self.im),
+            "recording": {k: (str(v) if isinstance(v, Path) else v)
+                          for k, v in dataclasses.asdict(self.recording).items() if k != "key"},
             "sos": dataclasses.asdict(self.sos),
         }
 
@@ -358,6 +420,7 @@ _SECTIONS: dict[str, type] = {
     "log": LogSettings,
     "im": ImSettings,
     "sos": SosSettings,
+    "recording": RecordingSettings,
 }
 
 
@@ -382,6 +445,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             kwargs[f.name] = _parse(raw, hints[f.name], var)
         if section == "auth" and "jwt_secret" not in kwargs:
             kwargs["jwt_secret"] = load_or_create_jwt_secret(data_dir)
+        if section == "recording" and "key" not in kwargs:
+            kwargs["key"] = load_or_create_recording_key(data_dir)
         sections[section] = cls(**kwargs)
     database_url = env.get("CARERTC_DATABASE_URL") or env.get("DATABASE_URL") or None
     redis_url = env.get("CARERTC_REDIS_URL") or env.get("REDIS_URL") or None
@@ -424,6 +489,36 @@ def load_or_create_jwt_secret(data_dir: Path) -> str:
         raise ConfigError(
             var, f"not set and {path} could not be created ({exc.strerror or exc})"
         ) from exc
+
+
+def load_or_create_recording_key(data_dir: Path) -> str:
+    """Read ``data_dir/recording_key`` (base64 of 32 bytes), creating it (0600) if missing."""
+    path = data_dir / RECORDING_KEY_FILE
+    var = env_name("recording", "key")
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigError(var, f"not set and {path} cannot be read ({exc.strerror or exc})") from exc
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{RECORDING_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+            try:
+                os.link(tmp, path)  # atomic; loses cleanly to a concurrent creator
+                log.info("recording_key_generated", extra={"path": str(path)})
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        return path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(var, f"not set and {path} could not be created ({exc.strerror or exc})"
+                          ) from exc
 
 
 def _read_secret(path: Path, var: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import stat
 from pathlib import Path
@@ -221,3 +222,43 @@ def test_secrets_stay_out_of_repr_and_redacted_view(tmp_path: Path) -> None:
         redact_url("postgresql+asyncpg://app:dbpass@db/care")
         == "postgresql+asyncpg://app:***@db/care"
     )
+
+
+def test_recording_key_is_generated_once_and_persisted_0600(tmp_path: Path) -> None:
+    first = load_settings(env(tmp_path, CARERTC_AUTH_JWT_SECRET=SECRET))
+    path = tmp_path / "data" / "recording_key"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert len(first.recording.key_bytes) == 32
+    second = load_settings(env(tmp_path, CARERTC_AUTH_JWT_SECRET=SECRET))
+    assert second.recording.key_bytes == first.recording.key_bytes
+    assert first.recording.key not in repr(first) and "key" not in first.redacted()["recording"]
+
+
+def test_recording_key_from_env_and_composite_settings(tmp_path: Path) -> None:
+    key = base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("=")
+    s = load_settings(env(tmp_path, CARERTC_AUTH_JWT_SECRET=SECRET, CARERTC_RECORDING_KEY=key,
+                          CARERTC_RECORDING_COMPOSITE_CODEC="h264",
+                          CARERTC_RECORDING_RETENTION_DAYS="30",
+                          CARERTC_RECORDING_DIR=str(tmp_path / "rec")))
+    assert s.recording.key_bytes == bytes(range(32))
+    assert not (tmp_path / "data" / "recording_key").exists()
+    assert (s.recording.composite_codec, s.recording.retention_days) == ("h264", 30)
+    assert s.recording.dir == tmp_path / "rec"
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("CARERTC_RECORDING_KEY", "not base64!"),
+        ("CARERTC_RECORDING_KEY", base64.b64encode(b"short").decode()),
+        ("CARERTC_RECORDING_RETENTION_DAYS", "-1"),
+        ("CARERTC_RECORDING_COMPOSITE_CODEC", "av1"),
+        ("CARERTC_RECORDING_COMPOSITE_WIDTH", "641"),
+        ("CARERTC_RECORDING_COMPOSITE_FPS", "0"),
+        ("CARERTC_RECORDING_DEFAULT_LAYOUT", "carousel"),
+    ],
+)
+def test_bad_recording_settings_name_the_variable(tmp_path: Path, var: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(env(tmp_path, CARERTC_AUTH_JWT_SECRET=SECRET, **{var: value}))
+    assert err.value.variable == var

@@ -1,0 +1,1 @@
+"""Recording: per-track and composite recorders, the catalog, playback with an audit log."""
