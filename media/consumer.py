@@ -38,7 +38,7 @@ from .rewrite import EXT_BLOCK_SIZE, FIRST_BYTE, RTP_HEADER, SeqTsMapper
 from .totals import TOTALS
 
 if TYPE_CHECKING:
-    from .producer import Producer
+    from .forwarding import ForwardingSource
     from .transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class ForwardingSender(RTCRtpSender):
 class Consumer:
     """Forwards one producer's packets to a subscriber with its own SSRC, seq, ts and PT."""
 
-    def __init__(self, transport: Transport, producer: Producer,
+    def __init__(self, transport: Transport, producer: ForwardingSource,
                  transceiver: RTCRtpTransceiver, app_data: dict[str, Any]) -> None:
         self.id = new_id("c")
         self.producer = producer

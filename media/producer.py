@@ -19,28 +19,24 @@ from aiortc.rtp import (
     RtpPacket,
     pack_remb_fci,
 )
-from pyee.asyncio import AsyncIOEventEmitter
 
-from .ids import new_id
+from .errors import MediaError
+from .forwarding import CACHE_SIZE, KEYFRAME_REQUEST_INTERVAL, ForwardingSource
 from .keyframe import keyframe_detector
-from .packet_cache import PacketCache
-from .rewrite import ABS_SEND_TIME_ID, FIRST_BYTE, FIRST_BYTE_EXT, audio_level_ext
-from .throttle import Throttle
+from .tap import restart_taps
 from .totals import TOTALS
+from .transform import Transform
 
 if TYPE_CHECKING:
-    from .consumer import Consumer
     from .transport import Transport
+
+__all__ = ["CACHE_SIZE", "KEYFRAME_REQUEST_INTERVAL", "Producer", "silence_receiver",
+           "skip_decoder"]
 
 logger = logging.getLogger(__name__)
 
-_time = time.time
-_AST_ELEMENT = (ABS_SEND_TIME_ID << 4) | 2  # one-byte header: id, length - 1
 REMB_REFRESH = 1.0  # seconds between upstream REMBs unless the estimate drops
 REMB_MAX_AGE = 5.0  # seconds a subscriber's REMB counts in the aggregate
-
-KEYFRAME_REQUEST_INTERVAL = 0.5  # seconds: at most one PLI per producer per interval
-CACHE_SIZE = 1024  # packets of video history for answering subscriber NACKs
 
 
 async def _drop_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
@@ -79,33 +75,20 @@ def silence_receiver(receiver: RTCRtpReceiver) -> None:
     receiver._handle_rtp_packet = _drop_rtp  # type: ignore[method-assign]
 
 
-class Producer:
+class Producer(ForwardingSource):
     """An incoming track; forwards each RTP packet to its consumers without decoding."""
 
     def __init__(self, transport: Transport, receiver: RTCRtpReceiver, kind: str, mid: str,
                  codec: RTCRtpCodecParameters, app_data: dict[str, Any]) -> None:
-        self.id = new_id("pr")
-        self.kind = kind
+        super().__init__("pr", kind, codec, app_data)
         self.mid = mid
-        self.codec = codec
-        self.mime_type = codec.mimeType
-        self.clock_rate = codec.clockRate
-        self.payload_type: int = codec.payloadType or 0
-        self.closed = False
-        self.paused = False
-        self.app_data = app_data
         self.transport = transport
-        self.observer = AsyncIOEventEmitter()
         self.ssrc: int | None = None
         self._receiver = receiver
-        self._video = kind == "video"
         self._is_keyframe = keyframe_detector(codec.mimeType)
-        self._cache = PacketCache(CACHE_SIZE) if self._video else None
-        self._consumers: list[Consumer] = []
-        self._throttle = Throttle(KEYFRAME_REQUEST_INTERVAL, self._send_pli)
+        self._transform: Transform | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stream: StreamStatistics | None = None
-        self._sr: tuple[int, int, float] | None = None  # (ntp, rtp ts, local time) of last SR
         # aiortc receiver internals we keep: RTCP RR statistics, NACK generation, REMB
         self._streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
         self._nack = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
@@ -119,17 +102,11 @@ class Producer:
         self.dropped = 0
         self.padding = 0
         self.keyframes = 0
-        self.keyframe_requests = 0
         self.plis_sent = 0
         self.nacks_sent = 0
         self.remb_sent: int | None = None
         self._remb_sent_at = 0.0
         self._own_remb: int | None = None
-
-    @property
-    def consumers(self) -> list[Consumer]:
-        """Open consumers of this producer."""
-        return list(self._consumers)
 
     @property
     def stream_id(self) -> str:
@@ -158,11 +135,6 @@ class Producer:
         TOTALS.packets_received += 1
         TOTALS.bytes_received += size
         if self._video:
-            # our send time, once per packet for every subscriber (their bandwidth estimation)
-            ast = int(_time() * 262144) & 0x00FFFFFF
-            first = FIRST_BYTE_EXT
-            body = bytes((0xBE, 0xDE, 0x00, 0x01, _AST_ELEMENT,
-                          ast >> 16, (ast >> 8) & 0xFF, ast & 0xFF)) + payload
             estimator = self._estimator
             if estimator is not None and packet.extensions.abs_send_time is not None:
                 remb = estimator.add(abs_send_time=packet.extensions.abs_send_time,
@@ -177,35 +149,28 @@ class Producer:
             keyframe = self._is_keyframe(payload)
             if keyframe:
                 self.keyframes += 1
-            self._cache.put(seq, ts, marker, body, keyframe, first)  # type: ignore[union-attr]
+            level = None
         else:
             keyframe = True
             level = packet.extensions.audio_level
-            if level is None:
-                first = FIRST_BYTE
-                body = payload
-            else:
-                first = FIRST_BYTE_EXT
-                body = audio_level_ext(level[0], level[1]) + payload
-        if self.paused or not self._consumers:
+        if self._transform is not None:
+            self._push_transform(payload, seq, ts, bool(marker), keyframe)
             return
-        sent = 0
-        for consumer in self._consumers:
-            try:
-                sent += consumer._forward(body, first, seq, ts, marker, keyframe)
-            except Exception:  # never let one subscriber break the publisher's receive loop
-                logger.exception("forwarding to consumer %s failed", consumer.id)
-                consumer._fail()
-        if sent:
-            TOTALS.packets_forwarded += sent
-            TOTALS.bytes_forwarded += sent * size
+        self._deliver(payload, seq, ts, marker, keyframe, level)
+
+    def _push_transform(self, payload: bytes, seq: int, ts: int, marker: bool,
+                        keyframe: bool) -> None:
+        try:
+            self._transform.push(payload, seq, ts, marker, keyframe)  # type: ignore[union-attr]
+        except Exception:  # the packet is lost, never forwarded untransformed
+            logger.exception("transform of producer %s failed", self.id)
 
     def _on_padding(self, packet: RtpPacket) -> None:
         """Padding-only packet (bandwidth probing without RTX): forward it as padding."""
         self.padding += 1
         if self._nack is not None:
             self._nack.add(packet)
-        if self.paused or not packet.padding_size:
+        if self.paused or self._transform is not None or not packet.padding_size:
             return
         for consumer in self._consumers:
             try:
@@ -221,22 +186,54 @@ class Producer:
         if stream is None:
             stream = self._streams[ssrc] = StreamStatistics(self.clock_rate)
         self._stream = stream
+        if self._taps:  # a new sequence number and timestamp space
+            restart_taps(self._taps)
 
     async def _on_rtcp(self, packet: AnyRtcpPacket) -> None:
         if isinstance(packet, RtcpSrPacket) and packet.ssrc == self.ssrc:
             info = packet.sender_info
-            self._sr = (info.ntp_timestamp, info.rtp_timestamp, time.time())
+            now = time.time()
+            self._sr = (info.ntp_timestamp, info.rtp_timestamp, now)
+            self.transport.sender_clock.observe(info.ntp_timestamp, now)
         await self._rtcp_orig(packet)
+
+    def wallclock(self, ts: int) -> float | None:
+        """Server time.time() at which the publisher sampled RTP timestamp `ts` (None before an SR)."""
+        return self.transport.sender_clock.wallclock(self._sr, ts, self.clock_rate)
+
+    # -- transforms ------------------------------------------------------------------------
+
+    @property
+    def transform(self) -> Transform | None:
+        """The transform packets currently go through, if any."""
+        return self._transform
+
+    def set_transform(self, transform: Transform | None) -> None:
+        """Route incoming packets through `transform` (None: plain forwarding again)."""
+        if transform is self._transform:
+            return
+        if self.closed:
+            if transform is not None:
+                transform.close()
+                raise MediaError("closed", f"producer {self.id} is closed")
+            return
+        old, self._transform = self._transform, transform
+        if old is not None:
+            _close_transform(old)
+        if self._cache is not None:
+            self._cache.clear()
+        self._restart()
+
+    def emit(self, payload: bytes, seq: int, ts: int, marker: bool, keyframe: bool) -> None:
+        """A transform's output packet: forward it to consumers and taps (event-loop thread)."""
+        if self._transform is None or self.closed:
+            return
+        self._deliver(payload, seq, ts, marker, keyframe, None)
 
     # -- feedback upstream -----------------------------------------------------------------
 
-    def request_keyframe(self) -> None:
-        """Ask the publisher for a keyframe (one PLI per ~500 ms at most, none for audio)."""
-        if self.closed or not self._video:
-            return
-        self.keyframe_requests += 1
-        TOTALS.keyframe_requests += 1
-        self._throttle.request()
+    def _keyframe_action(self) -> None:
+        self._send_pli()
 
     def _send_pli(self) -> None:
         if self.closed or self.ssrc is None:
@@ -283,15 +280,6 @@ class Producer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- consumers -------------------------------------------------------------------------
-
-    def _add_consumer(self, consumer: Consumer) -> None:
-        self._consumers.append(consumer)
-
-    def _remove_consumer(self, consumer: Consumer) -> None:
-        if consumer in self._consumers:
-            self._consumers.remove(consumer)
-
     # -- lifecycle -------------------------------------------------------------------------
 
     def pause(self) -> None:
@@ -306,9 +294,7 @@ class Producer:
         if self.closed or not self.paused:
             return
         self.paused = False
-        for consumer in self._consumers:
-            consumer._restart()
-        self.request_keyframe()
+        self._restart()
         self.observer.emit("resume")
 
     def close(self) -> None:
@@ -317,12 +303,10 @@ class Producer:
             return
         self.closed = True
         silence_receiver(self._receiver)
-        self._throttle.cancel()
-        for consumer in list(self._consumers):
-            consumer.close()
-        self._consumers.clear()
-        if self._cache is not None:
-            self._cache.clear()
+        transform, self._transform = self._transform, None
+        if transform is not None:
+            _close_transform(transform)
+        self._close_forwarding()
         self.transport._producer_closed(self)
         self.observer.emit("close")
 
@@ -343,4 +327,12 @@ class Producer:
                 "plis_sent": self.plis_sent, "nacks_sent": self.nacks_sent,
                 "remb_sent": self.remb_sent,
             },
+            "taps": len(self._taps), "transform": self._transform is not None,
         }
+
+
+def _close_transform(transform: Transform) -> None:
+    try:
+        transform.close()
+    except Exception:
+        logger.exception("closing transform %r failed", transform)

@@ -9,6 +9,7 @@ from aiortc import RTCIceServer
 
 from .errors import MediaError
 from .ids import new_id
+from .local_producer import LocalProducer
 from .producer import Producer
 from .transport import Transport
 
@@ -37,6 +38,7 @@ class Router:
         self._ice_servers = [x for x in (_ice_server(s) for s in (ice_servers or [])) if x]
         self._transports: dict[str, Transport] = {}
         self._producers: dict[str, Producer] = {}
+        self._local_producers: dict[str, LocalProducer] = {}
         from pyee.asyncio import AsyncIOEventEmitter
         self.observer = AsyncIOEventEmitter()
 
@@ -50,6 +52,24 @@ class Router:
         """Open producers of every send transport."""
         self._collect()
         return list(self._producers.values())
+
+    @property
+    def local_producers(self) -> list[LocalProducer]:
+        """Open local producers (not in `producers`)."""
+        return list(self._local_producers.values())
+
+    def create_local_producer(self, kind: str, mime_type: str,
+                              app_data: dict[str, Any] | None = None, *,
+                              stream_id: str | None = None) -> LocalProducer:
+        """A producer fed by `send_frame()` on the server ("video/VP8", "video/H264", "audio/opus")."""
+        if self.closed:
+            raise MediaError("closed", f"router {self.id} is closed")
+        producer = LocalProducer(self, kind, mime_type, app_data, stream_id)
+        self._local_producers[producer.id] = producer
+        return producer
+
+    def _local_producer_closed(self, producer: LocalProducer) -> None:
+        self._local_producers.pop(producer.id, None)
 
     def get_producer(self, producer_id: str) -> Producer | None:
         """An open producer by id."""
@@ -83,6 +103,8 @@ class Router:
         if self.closed:
             return
         self.closed = True
+        for local in list(self._local_producers.values()):
+            local.close()
         for transport in list(self._transports.values()):
             await transport.close()
         self.observer.emit("close")
@@ -92,4 +114,5 @@ class Router:
         return {
             "id": self.id, "closed": self.closed, "app_data": self.app_data,
             "transports": [t.dump() for t in self._transports.values()],
+            "local_producers": [p.dump() for p in self._local_producers.values()],
         }

@@ -16,9 +16,11 @@ from pyee.asyncio import AsyncIOEventEmitter
 
 from .consumer import Consumer
 from .errors import MediaError
+from .forwarding import ForwardingSource
 from .ids import new_id
 from .producer import Producer, silence_receiver, skip_decoder
 from .sdp_check import parse_sdp
+from .sender_clock import SenderClock
 
 if TYPE_CHECKING:
     from .router import Router
@@ -60,6 +62,7 @@ class Transport:
         self.app_data = app_data
         self.closed = False
         self.observer = AsyncIOEventEmitter()
+        self.sender_clock = SenderClock()  # the publisher's NTP-to-local offset (send)
         self._pc = RTCPeerConnection(RTCConfiguration(
             iceServers=ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -139,6 +142,7 @@ class Transport:
                 await pc.setLocalDescription(await pc.createAnswer())
             except _SDP_ERRORS + (OperationError,) as exc:
                 raise MediaError("negotiation_failed", str(exc) or exc.__class__.__name__) from None
+            created: list[Producer] = []
             for m in media:
                 mid = m.rtp.muxId
                 t = by_mid.get(mid)
@@ -152,6 +156,7 @@ class Transport:
                     codec = t._codecs[0]  # type: ignore[union-attr]
                     self._producers[mid] = Producer(self, t.receiver, t.kind, mid, codec,  # type: ignore[union-attr]
                                                     _app_data(sources, mid))
+                    created.append(self._producers[mid])
                 elif not sending and existing is not None:
                     self._applying_offer = True
                     try:
@@ -163,6 +168,9 @@ class Transport:
             for t in pc.getTransceivers():
                 if t.mid not in self._producers:
                     silence_receiver(t.receiver)
+            for producer in created:
+                if not producer.closed:
+                    self.router.observer.emit("newproducer", producer)
             return pc.localDescription.sdp, self.producers
 
     def _producer_closed(self, producer: Producer) -> None:
@@ -174,7 +182,7 @@ class Transport:
 
     # -- subscribing (recv) ----------------------------------------------------------------
 
-    def consume(self, producer: Producer, app_data: dict[str, Any] | None = None) -> Consumer:
+    def consume(self, producer: ForwardingSource, app_data: dict[str, Any] | None = None) -> Consumer:
         """Add a consumer of `producer`; it is negotiated with the next create_offer().
 
         Reuses the m-line of a closed consumer of the same kind once the subscriber has
@@ -198,7 +206,7 @@ class Transport:
         self._mark_dirty()
         return consumer
 
-    def _reusable(self, producer: Producer) -> RTCRtpTransceiver | None:
+    def _reusable(self, producer: ForwardingSource) -> RTCRtpTransceiver | None:
         """A free m-line of the producer's kind, negotiated inactive, codec match first."""
         candidates = [
             t for t in self._free
