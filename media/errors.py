@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-CODES = frozenset({"bad_sdp", "negotiation_failed", "wrong_direction", "closed", "no_offer_pending"})
+CODES = frozenset({
+    "bad_sdp", "negotiation_failed", "wrong_direction", "closed", "no_offer_pending",
+    "wrong_kind", "timeout",
+})
 
 
 class MediaError(Exception):
