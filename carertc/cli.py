@@ -148,6 +148,15 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("conversation_id")
     export.add_argument("out", help="the ZIP file to write")
     export.set_defaults(func=cmd_im_export)
+
+    rec = sub.add_parser("recording", help="recording maintenance")
+    rec_sub = rec.add_subparsers(
+        title="recording commands", metavar="RECORDING_COMMAND", required=True
+    )
+    rec_purge = rec_sub.add_parser(
+        "purge", help="delete recordings past CARERTC_RECORDING_RETENTION_DAYS (once)"
+    )
+    rec_purge.set_defaults(func=cmd_recording_purge)
     return parser
 
 
@@ -493,7 +502,8 @@ def cmd_im_export(settings: Settings, args: argparse.Namespace) -> int:
     async def work(
         sessions: async_sessionmaker[AsyncSession], files: AttachmentService
     ) -> ExportSummary:
-        exporter = ConversationExporter(sessions, files, settings.data_dir / "tmp")
+        exporter = ConversationExporter(sessions, files, settings.data_dir / "tmp",
+                                        vault_key=settings.recording.key_bytes)
         by = {"user_id": None, "name": "carertc im export"}
         return await exporter.write_zip(args.conversation_id, part, by)
 
@@ -511,6 +521,41 @@ def cmd_im_export(settings: Settings, args: argparse.Namespace) -> int:
         f"exported conversation {args.conversation_id}: {summary.messages} messages, "
         f"{summary.attachments} attachment files, {summary.size} bytes -> {out}"
     )
+    return 0
+
+
+# -------------------------------------------------------------- recording
+
+
+def cmd_recording_purge(settings: Settings, _args: argparse.Namespace) -> int:
+    """Run recording retention once; print what was deleted."""
+    from recording.audit import AuditLog
+    from recording.catalog import RecordingCatalog
+    from recording.paths import recordings_dir
+    from recording.retention import RecordingPurge, RecordingRetention
+
+    days = settings.recording.retention_days
+    if days <= 0:
+        print("retention is off (CARERTC_RECORDING_RETENTION_DAYS is 0): nothing deleted")
+        return 0
+
+    async def run() -> RecordingPurge:
+        engine = create_engine(settings.db_url)
+        try:
+            await migrate.upgrade(engine)
+            sessions = session_factory(engine)
+            retention = RecordingRetention(
+                RecordingCatalog(sessions), AuditLog(sessions), recordings_dir(settings), days
+            )
+            return await retention.purge()
+        finally:
+            await engine.dispose()
+
+    result = asyncio.run(run())
+    print(f"deleted {result.deleted} recordings older than {days} days")
+    if result.failed:
+        print(f"carertc: {result.failed} recordings could not be deleted", file=sys.stderr)
+        return 1
     return 0
 
 

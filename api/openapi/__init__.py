@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from api.openapi import auth, consults, im, im_files, meetings, orgs, sos
+from api.openapi import auth, consults, im, im_files, meetings, orgs, recordings, sos
 from api.openapi.common import SCHEMAS, Json
 
 OPENAPI_PATH = "/api/v1/openapi.json"
@@ -61,13 +61,14 @@ def build_document(app: web.Application | None = None) -> dict[str, Any]:
         consults.paths(),
         sos.paths(),
         meetings.paths(),
+        recordings.paths(),
     ):
         for path, item in area.items():
             paths.setdefault(path, {}).update(item)
     schemas: Json = {}
     for module_schemas in (
         SCHEMAS, auth.SCHEMAS, im.SCHEMAS, im_files.SCHEMAS, orgs.SCHEMAS, consults.SCHEMAS,
-        sos.SCHEMAS, meetings.SCHEMAS,
+        sos.SCHEMAS, meetings.SCHEMAS, recordings.SCHEMAS,
     ):
         schemas.update(module_schemas)
     return {
@@ -90,6 +91,7 @@ def build_document(app: web.Application | None = None) -> dict[str, Any]:
                 ("sos", "One-tap SOS."),
                 ("integrations", "API keys and webhooks for device integrations."),
                 ("meetings", "Remote-support meetings, invite links, statistics."),
+                ("recordings", "Recordings: search, playback, download, the access log."),
                 ("operations", "Health, readiness, metrics, this document."),
             )
         ],
@@ -113,7 +115,7 @@ def build_document(app: web.Application | None = None) -> dict[str, Any]:
                     "type": "apiKey",
                     "in": "query",
                     "name": "token",
-                    "description": "The JWT as ?token= (attachment downloads only).",
+                    "description": "The JWT as ?token= (attachment and recording media only).",
                 },
             },
         },

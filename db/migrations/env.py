@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 import accounts.models
 import accounts.org_models  # noqa: F401
 import im.models  # noqa: F401
+import recording.models  # noqa: F401
 import rooms.consults.models
 import rooms.meetings.models
 import rooms.sos.models  # noqa: F401
