@@ -10,7 +10,8 @@ and disposes of the database engine.
 Services are reachable through app keys::
 
     app[SETTINGS], app[TOKENS], app[USERS], app[ORGS], app[CARE], app[ROOMS], app[IM],
-    app[ATTACHMENTS], app[IM_RETENTION], app[ENGINE], app[SESSIONS]
+    app[ATTACHMENTS], app[IM_RETENTION], app[ENGINE], app[SESSIONS],
+    app[RECORDINGS], app[RECORDING_PLAYBACK], app[RECORDING_RETENTION]
 """
 
 from __future__ import annotations
@@ -33,15 +34,17 @@ from api import AuthRoutes, setup_api
 from api.accounts_admin import AccountAdminRoutes
 from api.attachments import AttachmentRoutes
 from api.care_contacts import CareContactRoutes
-from api.consults import setup_consults
+from api.consults import CONSULTS, setup_consults
 from api.errors import error_middleware
 from api.im import ImRoutes
 from api.im_admin import ImAdminRoutes
-from api.meeting_setup import setup_meetings
+from api.meeting_setup import MEETINGS, setup_meetings
 from api.openapi import setup_openapi
 from api.orgs import OrgRoutes
+from api.recordings import RecordingRoutes
 from api.sos import SosRoutes
 from carertc.config import Settings
+from carertc.recording_setup import setup_room_recording
 from db import engine as db_engine
 from db import migrate
 from im import ImService
@@ -51,6 +54,12 @@ from im.presence import Presence
 from im.presence_redis import RedisPresence
 from im.retention import RetentionService, retention_days
 from im.search import SearchService
+from recording.audit import AuditLog
+from recording.catalog import RecordingCatalog
+from recording.paths import recording_key, recordings_dir
+from recording.playback import RecordingPlayback
+from recording.retention import RecordingRetention
+from recording.service import RecordingService
 from rooms import RoomService
 from rooms.chat import RoomChat
 from rooms.sos import SosService, Webhooks
@@ -74,6 +83,9 @@ ATTACHMENTS = web.AppKey("carertc.attachments", AttachmentService)
 IM_RETENTION = web.AppKey("carertc.im_retention", RetentionService)
 IM_EDGE = web.AppKey("carertc.im_edge", ImSignaling)
 SOS = web.AppKey("carertc.sos", SosService)
+RECORDINGS = web.AppKey("carertc.recordings", RecordingCatalog)
+RECORDING_PLAYBACK = web.AppKey("carertc.recording_playback", RecordingPlayback)
+RECORDING_RETENTION = web.AppKey("carertc.recording_retention", RecordingRetention)
 ENGINE = web.AppKey("carertc.engine", AsyncEngine)
 SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey(
     "carertc.sessions", async_sessionmaker
@@ -175,8 +187,21 @@ async def build_app(settings: Settings) -> web.Application:
         ImAdminRoutes(
             auth,
             SearchService(im_service),
-            ConversationExporter(sessions, attachments, settings.data_dir / "tmp"),
+            ConversationExporter(sessions, attachments, settings.data_dir / "tmp",
+                                 vault_key=settings.recording.key_bytes),
         ).register(app)
+        await _setup_recordings(app, settings, sessions, orgs, auth)
+        setup_room_recording(
+            app,
+            settings,
+            rooms=room_service,
+            recordings=RecordingService(app[RECORDINGS], settings),
+            orgs=orgs,
+            im=im_service,
+            attachments=attachments,
+            consults=app[CONSULTS],
+            meetings=app[MEETINGS],
+        )
         setup_openapi(app)
         setup_web_routes(app)
     except BaseException:
@@ -263,6 +288,26 @@ def _setup_sos(
     SosRoutes(auth, sos, app[TOKENS], settings.sos.kiosk_token_ttl_days).register(app)
     app.cleanup_ctx.append(sos.running)
     return sos
+
+
+async def _setup_recordings(
+    app: web.Application,
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    orgs: OrgService,
+    auth: AuthRoutes,
+) -> None:
+    """The recording catalog (interrupted recordings recovered), playback, retention, routes."""
+    root, key = recordings_dir(settings), recording_key(settings)
+    catalog = RecordingCatalog(sessions)
+    await catalog.recover_interrupted(root, key)
+    audit = AuditLog(sessions)
+    app[RECORDINGS] = catalog
+    app[RECORDING_PLAYBACK] = RecordingPlayback(catalog, audit, orgs, root, key)
+    retention = RecordingRetention(catalog, audit, root, settings.recording.retention_days)
+    app[RECORDING_RETENTION] = retention
+    app.cleanup_ctx.append(retention.running)  # stops before _lifecycle closes the db
+    RecordingRoutes(auth, app[RECORDING_PLAYBACK]).register(app)
 
 
 def _presence(settings: Settings) -> Presence:

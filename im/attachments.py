@@ -7,6 +7,10 @@ and size-checked on the way, sniffed (:mod:`im.filetypes`), checked and
 thumbnailed if it is an image (:mod:`im.images`), then renamed into place and
 recorded. A refused or broken upload leaves no file behind.
 
+Files made on the server (call snapshots) are stored encrypted at rest
+(:meth:`AttachmentService.store_bytes`, ``encrypted`` rows, :mod:`vault`, no
+thumbnail) and read back decrypted (:meth:`AttachmentService.read_range`).
+
 For retention and export: :meth:`AttachmentService.path_for`,
 :meth:`AttachmentService.thumbnail_path_for` and
 :meth:`AttachmentService.delete_files`.
@@ -29,6 +33,7 @@ import aiofiles
 import aiofiles.os
 from sqlalchemy import select
 
+import vault
 from carertc.config import ImSettings
 from im import filetypes, images, wire
 from im.errors import ImError
@@ -86,6 +91,7 @@ class AttachmentService:
         self.root = Path(root)
         self.max_bytes = dict(max_bytes)
         self.max_image_pixels = max_image_pixels
+        self.vault_key: bytes | None = None  # encrypts files stored with store_bytes
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
         images.set_pixel_limit(max_image_pixels)
@@ -257,6 +263,64 @@ class AttachmentService:
                 await fh.write(pending)
         return size, digest.hexdigest(), bytes(head)
 
+    # -- server-made files, encrypted at rest -------------------------------------------
+
+    async def store_bytes(
+        self,
+        actor: Actor,
+        conversation_id: str,
+        filename: str,
+        data: bytes,
+        *,
+        content_type: str,
+        kind: str,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> dict[str, Any]:
+        """Store ``data`` made on the server as an encrypted attachment; the wire object."""
+        if not self.vault_key:
+            raise ImError("bad_request", "no key for encrypted attachments is configured")
+        if kind not in self.max_bytes or not data:
+            raise ImError("bad_request", "nothing to store")
+        await self.im.membership(actor.user_id, conversation_id)
+        storage_name = uuid.uuid4().hex
+        path = self._path(storage_name)
+        key = self.vault_key
+        try:
+            await asyncio.to_thread(_write_encrypted, path, key, data)
+            att = Attachment(
+                conversation_id=conversation_id,
+                uploader_id=actor.user_id,
+                filename=filetypes.sanitise_filename(filename),
+                content_type=content_type,
+                kind=kind,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                storage_name=storage_name,
+                width=width,
+                height=height,
+                thumbnail_name=None,  # a plaintext thumbnail would undo the encryption
+                encrypted=True,
+                created_at=utcnow(),
+            )
+            async with self.im.sessions() as s, s.begin():
+                s.add(att)
+        except BaseException:
+            _unlink_now(path)
+            raise
+        log.info(
+            "attachment_stored",
+            extra={"attachment_id": att.id, "conversation_id": conversation_id,
+                   "content_type": content_type, "size": len(data), "encrypted": True},
+        )
+        return to_wire(att)
+
+    def read_range(self, attachment: Attachment, start: int, end: int) -> AsyncIterable[bytes]:
+        """The plaintext bytes ``start..end`` (inclusive) of an encrypted attachment."""
+        if not self.vault_key:
+            raise ImError("attachment_not_found", "the attachment cannot be decrypted here")
+        return vault.stream_range(self.path_for(attachment), self.vault_key, start, end)
+
     # -- access -----------------------------------------------------------------------
 
     async def get(self, actor: Actor, attachment_id: str) -> Attachment:
@@ -298,6 +362,15 @@ class AttachmentService:
 
 def _too_big(kind: str, limit: int) -> ImError:
     return ImError("payload_too_large", f"{kind} uploads are limited to {limit} bytes")
+
+
+def _write_encrypted(path: Path, key: bytes, data: bytes) -> None:
+    """Write ``data`` encrypted with ``key`` (worker thread)."""
+    writer = vault.EncryptedWriter(path, key)
+    try:
+        writer.write(data)
+    finally:
+        writer.close()
 
 
 def _private(path: str, flags: int) -> int:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 import zipfile
@@ -26,6 +27,7 @@ from typing import IO, Any
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import vault
 from accounts.models import User
 from im import wire
 from im.errors import ImError, not_found
@@ -81,11 +83,13 @@ class ConversationExporter:
         tmp_dir: Path,
         *,
         page_size: int = 1000,
+        vault_key: bytes | None = None,
     ) -> None:
         self.sessions = sessions
         self.files = files
         self.tmp_dir = tmp_dir
         self.page_size = page_size
+        self.vault_key = vault_key  # decrypts attachments stored encrypted (snapshots)
 
     async def export_for(self, actor: Actor, conversation_id: str) -> tuple[Path, ExportSummary]:
         """A temporary ZIP of the conversation (the caller deletes it); admins only."""
@@ -180,7 +184,10 @@ class ConversationExporter:
             count = await self._write_json(zf, head, conversation_id, names)
             for att, path, arcname in files:
                 compress = zipfile.ZIP_STORED if att.kind in _STORED_KINDS else zipfile.ZIP_DEFLATED
-                await asyncio.to_thread(zf.write, path, arcname, compress)
+                if att.encrypted:
+                    await asyncio.to_thread(self._write_decrypted, zf, path, arcname, compress)
+                else:
+                    await asyncio.to_thread(zf.write, path, arcname, compress)
         finally:
             await asyncio.to_thread(zf.close)
         summary = ExportSummary(
@@ -198,6 +205,16 @@ class ConversationExporter:
             },
         )
         return summary
+
+    def _write_decrypted(self, zf: zipfile.ZipFile, path: Path, arcname: str,
+                         compress: int) -> None:
+        """Archive an attachment stored encrypted at rest as its plaintext."""
+        if not self.vault_key:
+            raise ImError("unavailable", "an encrypted attachment needs the recording key")
+        info = zipfile.ZipInfo(arcname)
+        info.compress_type = compress
+        with vault.EncryptedReader(path, self.vault_key) as src, zf.open(info, "w") as dst:
+            shutil.copyfileobj(src, dst, 1 << 16)
 
     def _present(self, att: Attachment) -> Path | None:
         try:

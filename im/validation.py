@@ -22,6 +22,8 @@ SYSTEM_EVENTS = (
     "member_added",
     "member_removed",
     "snapshot_taken",
+    "pixelation_on",
+    "pixelation_off",
     # posted by the care flows into their rooms' conversations
     "consult_created",
     "consult_started",

@@ -16,6 +16,10 @@ ROOM_CODES = frozenset(
         "no_offer_pending",
         "room_locked",
         "participant_not_found",
+        "recording_active",
+        "not_recording",
+        "snapshot_failed",
+        "recording_failed",
     }
 )
 

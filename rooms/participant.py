@@ -30,6 +30,9 @@ class Participant:
     video_muted: bool = False
     host: bool = False  # may use host controls (granted by the room's access rule)
     ready: bool = False  # transports exist; may be subscribed to others' producers
+    pixelated: bool = False  # host control: the camera is pixelated for everyone
+    pixel_rect: tuple[float, float, float, float] | None = None  # the pixelated area, or all
+    composite: bool = False  # receives the room's composite instead of each track
     left: bool = False
 
     @property
@@ -52,6 +55,7 @@ class Participant:
             "audio_muted": self.audio_muted,
             "video_muted": self.video_muted,
             "screen_sharing": self.screen_sharing,
+            "pixelated": self.pixelated,
         }
 
 

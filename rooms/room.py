@@ -20,6 +20,7 @@ class Room:
     closed: bool = False
     locked: bool = False  # host control: refuse joins by anyone not in ``lock_members``
     lock_members: set[str] = field(default_factory=set)  # user ids inside when it was locked
+    extras: dict[str, Any] = field(default_factory=dict)  # per-room state of room features
 
     def others(self, participant: Participant) -> list[Participant]:
         """Everyone in the room but ``participant``."""

@@ -14,6 +14,7 @@ from aiortc import sdp as aiortc_sdp
 from media import MediaError, Router
 from rooms.access import RoomAccessPolicy
 from rooms.errors import RoomError
+from rooms.hooks import RoomHooks
 from rooms.host import HostControls
 from rooms.negotiation import Negotiator
 from rooms.notify import Notifier, Outbox, _drop
@@ -77,6 +78,7 @@ class RoomService(HostControls):
         self._router_factory = router_factory or self._default_router
         self._notifier: Notifier = _drop
         self._listeners: list[RoomListener] = []
+        self._hooks: list[RoomHooks] = []
         self.access = RoomAccessPolicy()
         self._rooms: dict[str, Room] = {}
         self._sessions: dict[str, Participant] = {}
@@ -93,6 +95,17 @@ class RoomService(HostControls):
     def add_listener(self, listener: RoomListener) -> None:
         """Call ``listener(event, room_id, identity)`` on opened/joined/left/ended/closed (off the request path)."""
         self._listeners.append(listener)
+
+    def add_hooks(self, hooks: RoomHooks) -> None:
+        """Call ``hooks`` synchronously as producers, consumers and participants come and go."""
+        self._hooks.append(hooks)
+
+    def _hook(self, name: str, *args: Any) -> None:
+        for hooks in self._hooks:
+            try:
+                getattr(hooks, name)(*args)
+            except Exception:
+                log.exception("room_hook_failed", extra={"hook": name})
 
     def _emit(self, event: str, room_id: str, identity: Identity | None) -> None:
         for listener in self._listeners:
@@ -222,7 +235,11 @@ class RoomService(HostControls):
         # The first media:offer must follow the join ack: the ack is sent as soon as
         # this coroutine returns, without yielding to the loop, so start on the next turn.
         asyncio.get_running_loop().call_soon(negotiator.enable)
+        extras: dict[str, Any] = {}
+        for hooks in self._hooks:
+            extras.update(hooks.join_state(room, participant))
         return {
+            **extras,
             "room_id": room_id,
             "participant_id": participant.id,
             "self": participant.to_dict(),
@@ -245,6 +262,7 @@ class RoomService(HostControls):
         await self._close_transports(participant)
         if room is not None:
             await self._discard(room, participant)
+            self._hook("participant_left", room, participant)
             if participant.ready:
                 self._broadcast(
                     room, "participant:left", {"participant_id": participant.id, "reason": reason}
@@ -305,6 +323,11 @@ class RoomService(HostControls):
             self._sessions.pop(participant.session, None)
         room.participants.clear()
         self._forget_room(room)
+        for hooks in self._hooks:
+            try:
+                await hooks.closing(room)
+            except Exception:
+                log.exception("room_hook_failed", extra={"hook": "closing", "room_id": room.id})
         try:
             await room.router.close()
         except Exception:
@@ -375,11 +398,18 @@ class RoomService(HostControls):
         muted_flag = MUTABLE_SOURCES.get(source or "")
         if muted_flag and getattr(participant, muted_flag) and not producer.paused:
             self._spawn(_maybe_await(producer.pause()), name=f"rooms.pause:{producer.id}")
+        # before forwarding: a pixelated camera is never seen unpixelated
+        self._hook("producer_added", room, participant, producer)
         for other in room.others(participant):
             self._subscribe(other, participant, producer)
 
     def _on_producer_closed(self, participant: Participant, producer: Any) -> None:
-        if participant.producers.pop(producer.id, None) is None or participant.left:
+        if participant.producers.pop(producer.id, None) is None:
+            return
+        room = self._rooms.get(participant.room_id)
+        if room is not None:
+            self._hook("producer_closed", room, participant, producer)
+        if participant.left:
             return
         if source_of(producer) == "screen" and not participant.screen_sharing:
             room = self._rooms.get(participant.room_id)
@@ -402,6 +432,9 @@ class RoomService(HostControls):
         subscriber.consumed.add(producer.id)
         subscriber.consumers[consumer.id] = consumer
         consumer.observer.on("close", lambda *_: self._on_consumer_closed(subscriber, consumer))
+        room = self._rooms.get(subscriber.room_id)
+        if room is not None:
+            self._hook("consumer_added", room, subscriber, consumer)
 
     def _on_consumer_closed(self, subscriber: Participant, consumer: Any) -> None:
         subscriber.consumers.pop(consumer.id, None)

@@ -77,6 +77,11 @@ async def _admin_orgs(request: web.Request) -> web.StreamResponse:
     return _page("admin-orgs.html", request)
 
 
+async def _admin_recordings(request: web.Request) -> web.StreamResponse:
+    """Recordings: search, play, download, and the audit log of who viewed what."""
+    return _page("admin-recordings.html", request)
+
+
 async def _consults(request: web.Request) -> web.StreamResponse:
     """The consults page: today's and upcoming consults, the open one with its chat and call."""
     return _page("consults.html", request)
@@ -161,6 +166,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/consults", _consults, name="web_consults")
     app.router.add_get("/admin/accounts", _admin_accounts, name="web_admin_accounts")
     app.router.add_get("/admin/orgs", _admin_orgs, name="web_admin_orgs")
+    app.router.add_get("/admin/recordings", _admin_recordings, name="web_admin_recordings")
     app.router.add_get("/room/{room_id:" + ROOM_ID_PATTERN + "}", _room, name="web_room")
     vendor = "|".join(n.replace(".", r"\.") for n in VENDOR_FILES)
     app.router.add_get("/static/vendor/{name:" + vendor + "}", _vendor, name="web_vendor")

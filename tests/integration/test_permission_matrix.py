@@ -25,8 +25,11 @@ import pytest_asyncio
 
 from accounts.permissions import DEFAULT_PERMISSIONS, PERMISSIONS
 from accounts.roles import ROLES
+from carertc.app import RECORDING_PLAYBACK, RECORDINGS
 from rooms.consults.models import CLINICIAN_ROLES
 from tests.conftest import RunningServer, make_settings, start_server
+from tests.support.client import TestClient
+from tests.support.recordings import add_recording
 
 GLOBAL_ADMIN = "global-admin"
 PRINCIPALS = (*ROLES, GLOBAL_ADMIN)
@@ -166,9 +169,63 @@ async def set_care_contacts(w: World, who: str) -> tuple[int, Any]:
     return await w.call(who, "PUT", f"/api/v1/elders/{w.ids['elder']}/contacts", contacts)
 
 
+async def record_a_call(w: World, who: str) -> tuple[int, Any]:
+    """Over Socket.IO: join a room of one's own (the token grants it), start recording, stop.
+
+    In a room no care flow claims the hosts are staff, so a role without
+    ``recording.start`` is refused either way; consult and meeting rooms are
+    covered by test_recording_flow.py.
+    """
+    role = "admin" if who == GLOBAL_ADMIN else who
+    room = f"rec-matrix-{role}-{uuid.uuid4().hex[:6]}"
+    token = w.server.tokens.issue(
+        user_id=w.ids[who], name=who, role=role, org=w.org, room=room, ttl_seconds=600
+    )
+    client = TestClient(w.server.url, token, name=who)
+    try:
+        await client.connect()
+        await client.join(room)
+        ack = await client.call("recording:start", {})
+        if isinstance(ack, dict) and "error" in ack:
+            return (403 if ack["error"]["code"] == "permission_denied" else 500), ack
+        await client.request("recording:stop", {})
+        return 200, ack
+    finally:
+        await client.close()
+
+
 async def export_conversation(w: World, who: str) -> tuple[int, Any]:
     """The conversation as a ZIP."""
     return await w.call(who, "GET", f"/api/v1/conversations/{w.conversation}/export")
+
+
+async def list_recordings(w: World, who: str) -> tuple[int, Any]:
+    """Search the organisation's recordings."""
+    return await w.call(who, "GET", "/api/v1/recordings")
+
+
+async def _matrix_recording(w: World) -> tuple[str, str]:
+    """A finished recording of the organisation with one encrypted track (made once)."""
+    made: tuple[str, str] | None = getattr(w, "recording", None)
+    if made is None:
+        playback = w.server.app[RECORDING_PLAYBACK]
+        rid, fid, _ = await add_recording(
+            w.server.app[RECORDINGS], playback.root, playback.key, org_id=w.org,
+            started_by=w.ids["doctor"],
+        )
+        made = (rid, fid)
+        w.recording = made  # type: ignore[attr-defined]
+    return made
+
+
+async def play_recording(w: World, who: str) -> tuple[int, Any]:
+    """The first kilobyte of a recording's track."""
+    rid, fid = await _matrix_recording(w)
+    headers = {"Authorization": f"Bearer {w.tokens[who]}", "Range": "bytes=0-1023"}
+    path = f"/api/v1/recordings/{rid}/files/{fid}/media"
+    async with w.http.get(path, headers=headers) as res:
+        data = await res.json() if res.content_type == "application/json" else None
+        return (200 if res.status == 206 else res.status), data
 
 
 @dataclass(frozen=True)
@@ -202,14 +259,15 @@ ROWS = (
     Row("manage accounts", create_account, "accounts.manage"),
     Row("manage organisations", override_permission, "orgs.manage"),
     Row("manage care contacts", set_care_contacts, "care.manage"),
+    Row("record a call", record_a_call, "recording.start"),
+    Row("list recordings", list_recordings, "recording.view"),
+    Row("play a recording", play_recording, "recording.view"),
     # global administrators only (users.role), not an organisation's admin
     Row("export a conversation", export_conversation, refusal="not_allowed"),
 )
 # permissions no row exercises, and why
 NOT_EXERCISED = {
     "meeting.join": "entering a meeting's call is a Socket.IO room join (test_meetings.py)",
-    "recording.start": "no HTTP or Socket.IO operation starts a recording yet",
-    "recording.view": "no operation lists or plays recordings yet",
     "sos.receive": "being rung is not a request (test_sos_flows.py)",
 }
 

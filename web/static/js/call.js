@@ -382,6 +382,7 @@ export class CallSession extends EventTarget {
     this.permissions = { publish: false, screen: false, ...(ack.permissions || {}) };
     this.iceServers = Array.isArray(ack.ice_servers) ? ack.ice_servers : [];
     this.locked = !!ack.locked;
+    this.recording = ack.recording || null; // RecordingState (call-recording.js keeps it current)
     this.setStatus("joined", "In the call");
     this.changed();
 

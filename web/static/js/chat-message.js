@@ -12,11 +12,15 @@ const SYSTEM_TEXT = {
   left: (n) => `${n} left`,
   call_started: () => "Call started",
   call_ended: () => "Call ended",
-  recording_started: () => "Recording started",
-  recording_stopped: () => "Recording stopped",
+  recording_started: (n) => `${n} started recording`,
+  recording_stopped: (n, p) => (p.reason === "room_closed" ? "Recording stopped (the call ended)"
+    : `${n} stopped recording`),
   member_added: (n) => `${n} was added`,
   member_removed: (n) => `${n} was removed`,
-  snapshot_taken: () => "A snapshot was taken",
+  snapshot_taken: (n, p) => (p.subject_name ? `${n} took a snapshot of ${p.subject_name}`
+    : "A snapshot was taken"),
+  pixelation_on: (n) => `${n}'s video is pixelated`,
+  pixelation_off: (n) => `${n}'s video is no longer pixelated`,
   consult_created: () => "Consult created",
   consult_started: () => "Consult started",
   switched_to_text: (n) => `${n} switched to text`,
@@ -69,7 +73,7 @@ export function systemText(msg, nameOf) {
   const p = msg.payload || {};
   const name = p.name || (p.user_id ? nameOf(p.user_id) : "") || "Someone";
   const make = SYSTEM_TEXT[p.event];
-  return make ? make(name) : String(p.event || "Update").replace(/_/g, " ");
+  return make ? make(name, p) : String(p.event || "Update").replace(/_/g, " ");
 }
 
 /** A one-line summary of a message, for the conversation list. */

@@ -9,8 +9,10 @@
 //   audio[data-consumer-id][data-participant-id] in #audio-sink, one per remote audio track
 //   #btn-mic #btn-camera #btn-screen #btn-leave (aria-pressed = muted / sharing)
 //   #btn-chat #chat-badge #chat-panel      the room's chat (room-chat.js)
+//   recording, composite, pixelation, snapshots: see call-recording.js
 import { CallSession } from "./call.js";
 import { AUTH_CODES, describeError } from "./errors.js";
+import { mountCallRecording } from "./call-recording.js";
 import { mountHostControls } from "./host-controls.js";
 import { icon } from "./icons.js";
 import { mountRoomChat } from "./room-chat.js";
@@ -176,10 +178,13 @@ function render(session) {
   // others: one camera tile per participant, one tile per screen share
   const byParticipant = new Map();
   for (const c of session.consumers.values()) {
-    if (!byParticipant.has(c.participant_id)) byParticipant.set(c.participant_id, []);
-    byParticipant.get(c.participant_id).push(c);
+    const owner = c.source === "composite" ? "composite" : c.participant_id;
+    if (!byParticipant.has(owner)) byParticipant.set(owner, []);
+    byParticipant.get(owner).push(c);
   }
   const others = new Map();
+  // the room's composite (media:composite, call-recording.js) is a tile of its own
+  if (byParticipant.has("composite")) others.set("composite", { id: "composite", name: "Composite view" });
   for (const p of session.participants.values()) if (p.id !== session.selfId) others.set(p.id, p);
   for (const pid of byParticipant.keys()) if (pid !== session.selfId && !others.has(pid)) others.set(pid, { id: pid });
   const audioWanted = new Map();
@@ -458,6 +463,7 @@ function start() {
   render(session);
   session.start().catch((err) => showError(err.code, err.message, true));
   mountHostControls(session, { showNotice, showError });
+  mountCallRecording(session, { showNotice, showError });
 
   $("btn-chat").querySelector(".ctl-icon").replaceChildren(icon("chat"));
   mountRoomChat({ roomId, token, panel: $("chat-panel"), toggle: $("btn-chat"), badge: $("chat-badge") })
