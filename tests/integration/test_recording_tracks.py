@@ -21,6 +21,8 @@ from typing import Any
 import av
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from media_helpers import (
+    VIDEO_CLOCK,
+    Encoded,
     _config,
     encoded_audio,
     encoded_video,
@@ -30,12 +32,15 @@ from media_helpers import (
     wait_for,
 )
 from support.flashbeep import beep_onsets, flash_beep_tracks, flash_onsets
+from support.textures import encode_pattern, laplacian_variance, region
 
 from carertc.config import Settings
 from media import Router
 from media.compositor import Compositor
+from media.compositor.layout import compute
 from media.depacketize import FrameAssembler
 from media.keyframe import vp8_is_keyframe
+from media.pixelate import set_pixelation
 from recording.paths import recording_key, recordings_dir
 from recording.room_recorder import RoomRecorder
 from recording.service import RecordingService
@@ -305,3 +310,52 @@ async def test_composite_and_h264_tracks_are_recorded(tmp_path: Path) -> None:
     assert streams["video"][0] > 20 and streams["audio"][0] > 50
     assert streams["video"][2] - streams["video"][1] > 2.0
     assert abs(streams["video"][2] - streams["audio"][2]) < 1.0
+
+
+async def test_a_pixelated_camera_is_pixelated_in_its_track_file_and_the_composite(
+        tmp_path: Path) -> None:
+    router, send_a, _ = await router_with_transports()
+    send_b = await router.create_transport("send")
+    checker = Encoded("video", "vp8", encode_pattern("checker", "vp8"), VIDEO_CLOCK // 30,
+                      VIDEO_CLOCK, 1 / 30)
+    pub_a, (camera_a,) = await publish(send_a, checker)
+    pub_b, (camera_b,) = await publish(send_b, checker)
+    camera_a.app_data = {"source": "camera", "user_id": "u_a", "name": "A"}
+    camera_b.app_data = {"source": "camera", "user_id": "u_b", "name": "B"}
+    set_pixelation(camera_a, True)
+    comp = Compositor(width=640, height=240, fps=15, video_codec="vp8")
+    comp.set_input("a", label="A", video=camera_a)
+    comp.set_input("b", label="B", video=camera_b)
+    catalog = InMemoryCatalogStub()
+    rid = await catalog.create_recording(room_id="r", org_id=None, started_by=None)
+    recorder = RoomRecorder(rid, router, comp, catalog=catalog, root=tmp_path,
+                            rel_dir=f"2026/03/{rid}", key=KEY)
+    try:
+        await recorder.start()
+        await asyncio.sleep(4.0)
+        await recorder.stop()
+    finally:
+        await comp.close()
+        await pub_a.close()
+        await pub_b.close()
+        await router.close()
+
+    def last_gray(path: Path) -> Any:
+        return _decoded(path, KEY, "video")[-1].to_ndarray(format="gray")
+
+    tracks = {f["user_id"]: tmp_path / f["path"] for f in catalog.files.values()
+              if f["kind"] == "track"}
+    detail_a = laplacian_variance(last_gray(tracks["u_a"]))
+    detail_b = laplacian_variance(last_gray(tracks["u_b"]))
+    assert detail_b > 10_000 and detail_a < detail_b / 10  # the file holds what subscribers saw
+
+    composite = next(tmp_path / f["path"] for f in catalog.files.values()
+                     if f["kind"] == "composite")
+    gray = last_gray(composite)
+    cells = {c.key: c.video for c in compute("grid", ["a", "b"], 640, 240)}
+
+    def tile(key: str) -> Any:
+        r = cells[key]
+        return region(gray, (r.x / 640, r.y / 240, r.w / 640, r.h / 240), margin=12)
+
+    assert laplacian_variance(tile("a")) < laplacian_variance(tile("b")) / 10
