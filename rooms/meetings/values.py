@@ -86,10 +86,9 @@ def title(value: object) -> str:
     """A meeting title: 1-200 characters."""
     if not isinstance(value, str) or not value.strip():
         raise bad("'title' must be a non-empty string")
-    text = value.strip()
-    if len(text) > MAX_TITLE:
+    if len(value) > MAX_TITLE:  # counted as sent (the documented limit), then trimmed
         raise bad(f"'title' must be at most {MAX_TITLE} characters")
-    return text
+    return value.strip()
 
 
 def guest_name(value: object) -> str:
