@@ -167,3 +167,12 @@ def test_video_input_waits_for_a_keyframe_and_asks_for_one() -> None:
     assert video.process() == 0 and asked
     video.push_frame(b"\x00garbage-keyframe", 3000, True, time.time())
     assert video.process() == 0 and video.decode_errors + video.decoded <= 1
+
+
+def test_chinese_names_render_as_glyphs_not_boxes() -> None:
+    # scripts/setup --system installs fonts-wqy-microhei for this
+    from media.compositor.labels import cjk_font_available
+
+    assert cjk_font_available()
+    # boxes (missing glyphs) would make two three-character names identical
+    assert (render_label("王医生", 120, 24) != render_label("李护士", 120, 24)).any()
