@@ -119,6 +119,22 @@ async def feed(feeds: list[tuple[FrameFeed, FrameFeed]], clip: list[tuple[bytes,
         await asyncio.sleep(0.005)
 
 
+async def loop_lag(samples: list[float], interval: float = 0.005) -> None:
+    """Record how late the event loop wakes a 5 ms sleeper (where forwarding runs)."""
+    while True:
+        t = time.perf_counter()
+        await asyncio.sleep(interval)
+        samples.append(time.perf_counter() - t - interval)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of values, 0 for none."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 async def run_case(inputs: int, codec: str, seconds: float, warmup: float,
                    clip: list[tuple[bytes, bool]], audio: list[bytes],
                    threads: int | None, speed: int | None) -> dict[str, Any]:
@@ -134,12 +150,15 @@ async def run_case(inputs: int, codec: str, seconds: float, warmup: float,
     feeder = asyncio.create_task(feed(feeds, clip, audio, warmup + seconds + 0.5))
     await asyncio.sleep(warmup)
     before = comp.stats()
+    lags: list[float] = []
+    probe = asyncio.create_task(loop_lag(lags))
     cpu0, wall0 = cpu_seconds(), time.perf_counter()
     await asyncio.sleep(seconds)
     cpu1, wall1 = cpu_seconds(), time.perf_counter()
     after = comp.stats()
     feeder.cancel()
-    await asyncio.gather(feeder, return_exceptions=True)
+    probe.cancel()
+    await asyncio.gather(feeder, probe, return_exceptions=True)
     await comp.close()
     frames = after["frames"] - before["frames"]
     wall = wall1 - wall0
@@ -151,6 +170,7 @@ async def run_case(inputs: int, codec: str, seconds: float, warmup: float,
         "compose_ms": after["compose_ms"], "encode_ms": after["encode_ms"],
         "audio_ms": after["audio_ms"], "decode_errors": after["decode_errors"],
         "kbps": 8 * (after["video_bytes"] - before["video_bytes"]) / wall / 1000,
+        "lag_p99_ms": 1000 * percentile(lags, 0.99), "lag_max_ms": 1000 * max(lags or [0.0]),
     }
 
 
@@ -179,6 +199,14 @@ async def main() -> int:
               f"{'decode':>7} {'scale':>6} {'compose':>7} {'encode':>7} {'audio':>6} {'kbps':>6}")
     print(header)
     print(" " * 37 + "(ms per input frame / output frame / 20 ms audio frame)")
+    idle: list[float] = []
+    probe = asyncio.create_task(loop_lag(idle))
+    await asyncio.sleep(min(args.seconds, 5.0))
+    probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
+    print(f"{'-':>6} {'none':>5} {'':>8} {'':>5} {'':>7} {'':>7} {'':>6} {'':>7} {'':>7} {'':>6} "
+          f"{'':>6} {1000 * percentile(idle, 0.99):>5.1f}/{1000 * max(idle or [0.0]):<6.1f}"
+          "  (baseline: no compositor)", flush=True)
     results = []
     for codec in codecs:
         for n in counts:
@@ -187,8 +215,11 @@ async def main() -> int:
             results.append(r)
             print(f"{n:>6} {codec:>5} {r['ratio']:>8.2f} {r['fps']:>5.1f} {r['dropped']:>7} "
                   f"{r['decode_ms']:>7.2f} {r['scale_ms']:>6.2f} {r['compose_ms']:>7.2f} "
-                  f"{r['encode_ms']:>7.2f} {r['audio_ms']:>6.2f} {r['kbps']:>6.0f}", flush=True)
+                  f"{r['encode_ms']:>7.2f} {r['audio_ms']:>6.2f} {r['kbps']:>6.0f} "
+                  f"{r['lag_p99_ms']:>5.1f}/{r['lag_max_ms']:<6.1f}", flush=True)
     print("cpu/real: compositor CPU seconds per second of output (1.00 = one core)")
+    print("loop p99/max: how late (ms) the event loop, where RTP is forwarded, woke a 5 ms "
+          "sleeper while the compositor ran")
     nine = [r for r in results if r["inputs"] == 9 and r["codec"] == "vp8"]
     if nine:
         r = nine[0]
