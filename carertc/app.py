@@ -59,7 +59,7 @@ from recording.catalog import RecordingCatalog
 from recording.paths import recording_key, recordings_dir
 from recording.playback import RecordingPlayback
 from recording.retention import RecordingRetention
-from recording.service import RecordingService
+from recording.service import RecordingService, node_name
 from rooms import RoomService
 from rooms.chat import RoomChat
 from rooms.sos import SosService, Webhooks
@@ -300,13 +300,14 @@ async def _setup_recordings(
     """The recording catalog (interrupted recordings recovered), playback, retention, routes."""
     root, key = recordings_dir(settings), recording_key(settings)
     catalog = RecordingCatalog(sessions)
-    await catalog.recover_interrupted(root, key)
+    await catalog.recover_interrupted(root, key, node=node_name(settings))
     audit = AuditLog(sessions)
     app[RECORDINGS] = catalog
     app[RECORDING_PLAYBACK] = RecordingPlayback(catalog, audit, orgs, root, key)
     retention = RecordingRetention(catalog, audit, root, settings.recording.retention_days)
     app[RECORDING_RETENTION] = retention
     app.cleanup_ctx.append(retention.running)  # stops before _lifecycle closes the db
+    app.cleanup_ctx.append(catalog.recovering(root, key, node=node_name(settings)))
     RecordingRoutes(auth, app[RECORDING_PLAYBACK]).register(app)
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ from recording.models import (
 log = logging.getLogger("carertc.recording")
 
 MAX_LIMIT = 100
+# seconds without a heartbeat after which another process's recording counts as abandoned
+STALE_AFTER = 60.0
 DEFAULT_LIMIT = 50
 
 
@@ -157,8 +159,9 @@ class RecordingCatalog:
         context: Mapping[str, Any] | None = None,
         layout: str = "grid",
         title: str = "",
+        node: str | None = None,
     ) -> str:
-        """A new recording in status ``recording``, started now; its id."""
+        """A new recording in status ``recording``, started now by ``node``; its id."""
         ctx = dict(context or {})
         rec = Recording(
             id=new_id(),
@@ -172,6 +175,8 @@ class RecordingCatalog:
             started_by=started_by,
             started_at=utcnow(),
             size_bytes=0,
+            node=node,
+            heartbeat_at=utcnow(),
         )
         async with self.sessions() as s, s.begin():
             s.add(rec)
@@ -406,11 +411,54 @@ class RecordingCatalog:
 
     # ------------------------------------------------------------------ start-up
 
-    async def recover_interrupted(self, root: Path, key: bytes) -> int:
-        """Turn recordings a crash left ``recording`` into ``partial``; how many there were."""
+    async def heartbeat(self, recording_id: str) -> None:
+        """The recording's node is still making it (see :meth:`recover_interrupted`)."""
+        async with self.sessions() as s, s.begin():
+            await s.execute(
+                update(Recording)
+                .where(Recording.id == recording_id, Recording.status == "recording")
+                .values(heartbeat_at=utcnow())
+            )
+
+    def recovering(self, root: Path, key: bytes, *, node: str | None = None,
+                   interval: float = STALE_AFTER) -> Callable[[object], AsyncIterator[None]]:
+        """A cleanup context: every ``interval`` s, recordings of dead processes become partial."""
+
+        async def sweep() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await self.recover_interrupted(root, key, node=None)
+                except Exception:
+                    log.exception("recording_recovery_failed")
+
+        async def running(_app: object) -> AsyncIterator[None]:
+            task = asyncio.create_task(sweep(), name="recordings.recovery")
+            try:
+                yield
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+        return running
+
+    async def recover_interrupted(self, root: Path, key: bytes, *, node: str | None = None,
+                                  stale_after: float = STALE_AFTER) -> int:
+        """Turn recordings a crash left ``recording`` into ``partial``; how many there were.
+
+        A recording is left behind if ``node`` (this process, just started) made it, if it
+        names no node, or if its node has not sent a heartbeat for ``stale_after`` seconds
+        (another process that died); recordings other live processes make are kept.
+        """
+        cutoff = utcnow() - timedelta(seconds=stale_after)
+        abandoned = or_(Recording.node.is_(None), Recording.heartbeat_at.is_(None),
+                        Recording.heartbeat_at < cutoff)
+        if node is not None:
+            abandoned = or_(abandoned, Recording.node == node)
         async with self.sessions() as s:
             recs = list(
-                (await s.execute(select(Recording).where(Recording.status == "recording")))
+                (await s.execute(select(Recording).where(Recording.status == "recording",
+                                                         abandoned)))
                 .scalars()
             )
             ids = [r.id for r in recs]

@@ -46,6 +46,9 @@ class Recording(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     size_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # the server process making it, and when it last said so (recovery after a crash)
+    node: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (
         Index("ix_recordings_org_started", "org_id", "started_at"),

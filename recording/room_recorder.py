@@ -216,6 +216,10 @@ class RoomRecorder:
                     await self.catalog.update_file(file.file_id, size=size, duration=duration)
                 except Exception:
                     log.exception("recording.update_file_failed recording=%s", self.recording_id)
+            try:
+                await self.catalog.heartbeat(self.recording_id)
+            except Exception:
+                log.exception("recording.heartbeat_failed recording=%s", self.recording_id)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)

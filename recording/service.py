@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +19,19 @@ from .room_recorder import UPDATE_INTERVAL, RoomRecorder
 log = logging.getLogger(__name__)
 
 
+def node_name(settings: Settings) -> str:
+    """This server process as a recording's maker: host name and port (stable over restarts)."""
+    return f"{socket.gethostname()}:{settings.server.port}"[:100]
+
+
 class RecordingService:
     """One RoomRecorder per recorded room; files under `<dir>/<yyyy>/<mm>/<recording id>/`."""
 
     def __init__(self, catalog: Any, settings: Settings, *,
-                 update_interval: float = UPDATE_INTERVAL) -> None:
+                 update_interval: float = UPDATE_INTERVAL, node: str | None = None) -> None:
         self.catalog = catalog
         self.settings = settings
+        self.node = node or node_name(settings)
         self._update_interval = update_interval
         self._active: dict[str, RoomRecorder] = {}
         self._starting: set[str] = set()
@@ -45,7 +52,7 @@ class RecordingService:
             started_at = time.time()
             recording_id = await self.catalog.create_recording(
                 room_id=room_id, org_id=org_id, started_by=started_by,
-                context=dict(context or {}), layout=layout, title=title)
+                context=dict(context or {}), layout=layout, title=title, node=self.node)
             day = datetime.fromtimestamp(started_at, UTC)
             rel_dir = f"{day:%Y}/{day:%m}/{recording_id}"
             recorder = RoomRecorder(recording_id, router, compositor, catalog=self.catalog,

@@ -158,6 +158,33 @@ async def test_recover_interrupted_turns_recording_rows_partial_with_sizes_from_
     assert await catalog.recover_interrupted(root, KEY) == 0
 
 
+async def test_recovery_keeps_recordings_another_live_process_is_making(
+    sessions: async_sessionmaker[AsyncSession], root: Path
+) -> None:
+    catalog = RecordingCatalog(sessions)
+
+    async def started_by_node(node: str) -> str:
+        return await catalog.create_recording(room_id=f"room-{node}", org_id="org-1",
+                                              started_by=None, node=node)
+
+    mine_id = await started_by_node("host-a:8080")
+    theirs_id = await started_by_node("host-b:8080")
+    dead_id = await started_by_node("host-c:8080")
+    async with sessions() as s, s.begin():  # host-c stopped sending heartbeats 2 minutes ago
+        await s.execute(update(Recording).where(Recording.id == dead_id).values(
+            heartbeat_at=datetime.now(UTC) - timedelta(minutes=2)))
+    # host-a restarts: its own recording and host-c's are abandoned, host-b's is alive
+    assert await catalog.recover_interrupted(root, KEY, node="host-a:8080") == 2
+    status = {rid: (await catalog.get(rid))["status"]  # type: ignore[index]
+              for rid in (mine_id, theirs_id, dead_id)}
+    assert status == {mine_id: "partial", theirs_id: "recording", dead_id: "partial"}
+    await catalog.heartbeat(theirs_id)  # host-b keeps recording
+    assert await catalog.recover_interrupted(root, KEY, node="host-a:8080",
+                                             stale_after=60) == 0
+    assert await catalog.recover_interrupted(root, KEY, node="host-a:8080",
+                                             stale_after=0) == 1
+
+
 async def test_delete_removes_the_files_and_every_row(
     sessions: async_sessionmaker[AsyncSession], root: Path
 ) -> None:

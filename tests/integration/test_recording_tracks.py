@@ -60,11 +60,16 @@ class InMemoryCatalogStub:
 
     async def create_recording(self, *, room_id: str, org_id: str | None,
                                started_by: str | None, context: dict[str, Any] | None = None,
-                               layout: str = "grid", title: str = "") -> str:
+                               layout: str = "grid", title: str = "",
+                               node: str | None = None) -> str:
         rid = f"rec{len(self.recordings) + 1}"
         self.recordings[rid] = {"room_id": room_id, "org_id": org_id, "status": "recording",
-                                "context": context, "title": title, "layout": layout}
+                                "context": context, "title": title, "layout": layout,
+                                "node": node, "heartbeats": 0}
         return rid
+
+    async def heartbeat(self, recording_id: str) -> None:
+        self.recordings[recording_id]["heartbeats"] += 1
 
     async def add_file(self, recording_id: str, **fields: Any) -> str:
         fid = f"f{len(self.files) + 1}"

@@ -2,7 +2,7 @@
 
 Revision ID: 0008_recordings
 Revises: 0007_meetings
-Create Date: 2026-12-07
+Create Date: 2026-11-30
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("ended_at", TZ, nullable=True),
         sa.Column("duration_s", sa.Float(), nullable=True),
         sa.Column("size_bytes", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("node", sa.String(100), nullable=True),
+        sa.Column("heartbeat_at", TZ, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_recordings"),
     )
     op.create_index("ix_recordings_org_started", "recordings", ["org_id", "started_at"])
