@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
+from db.times import utcnow
 
 CONVERSATION_KINDS = ("direct", "group")
 MEMBER_ROLES = ("owner", "member")
@@ -30,11 +31,6 @@ MEMBER_ROLES = ("owner", "member")
 def new_id() -> str:
     """A fresh UUID4 string."""
     return str(uuid.uuid4())
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class Conversation(Base):

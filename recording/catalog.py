@@ -24,6 +24,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.times import aware, iso
 from recording.models import (
     CONTAINERS,
     FILE_KINDS,
@@ -47,21 +48,6 @@ DEFAULT_LIMIT = 50
 def from_epoch(value: float) -> datetime:
     """A ``time.time()`` value as an aware UTC datetime."""
     return datetime.fromtimestamp(value, UTC)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """``value`` in UTC (SQLite hands back naive datetimes, which are UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """``2026-12-01T09:30:00.000Z``, or None."""
-    moment = aware(value)
-    if moment is None:
-        return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def resolve(root: Path, stored: str) -> Path:

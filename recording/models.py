@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import BigInteger, DateTime, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
+from db.times import utcnow
 
 RECORDING_STATUSES = ("recording", "complete", "partial", "failed")
 FILE_KINDS = ("track", "composite")
@@ -21,11 +22,6 @@ ACCESS_ACTIONS = ("list", "view", "download", "export", "delete")
 def new_id() -> str:
     """A fresh UUID4 string."""
     return str(uuid.uuid4())
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 class Recording(Base):

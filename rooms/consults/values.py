@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from accounts.flow_errors import FlowError
+from db.times import aware, iso, utcnow
 from rooms.consults.models import KINDS, MODES, STATUSES, Consult, ConsultParticipant
 
 MAX_SUMMARY = 10_000
@@ -23,28 +24,6 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_.@+:-]{1,64}$")
 def bad(message: str) -> FlowError:
     """A ``bad_request`` error."""
     return FlowError("bad_request", message)
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """``value`` in UTC (SQLite hands back naive datetimes, which are UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """``2026-12-01T09:30:00.000Z``, or None."""
-    moment = aware(value)
-    return (
-        None if moment is None else moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
 
 
 def parse_time(value: object, key: str) -> datetime:

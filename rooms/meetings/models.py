@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base
+from db.times import utcnow
 
 CATEGORIES = ("quick", "realtime")
 STATUSES = ("scheduled", "live", "ended", "cancelled")
@@ -20,11 +21,6 @@ ROOM_PREFIX = "meeting-"
 def new_id() -> str:
     """A fresh UUID4 string."""
     return str(uuid.uuid4())
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware UTC."""
-    return datetime.now(UTC)
 
 
 def room_of(meeting_id: str) -> str:

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from accounts.flow_errors import FlowError
+from db.times import aware, iso
 from rooms.meetings.models import CATEGORIES, Attendance, InviteLink, Meeting, MeetingInvitee
 
 MAX_TITLE = 200
@@ -28,26 +29,9 @@ def bad(message: str) -> FlowError:
     return FlowError("bad_request", message)
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """``value`` in UTC (SQLite hands back naive datetimes, which are UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def utc(value: datetime) -> datetime:
     """Like :func:`aware` for a value that is never None."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """``2026-12-01T09:30:00.000Z``, or None."""
-    moment = aware(value)
-    if moment is None:
-        return None
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(value: object, key: str) -> datetime:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.times import iso
 from rooms.sos.models import SosAlert, SosEvent, SosRecipient
 
 log = logging.getLogger("carertc.sos")
@@ -26,12 +27,6 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with milliseconds, or None."""
-    aware = utc(value)
-    return aware.isoformat(timespec="milliseconds").replace("+00:00", "Z") if aware else None
 
 
 def room_of(sos_id: str) -> str:
