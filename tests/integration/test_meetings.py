@@ -17,8 +17,8 @@ from tests.support.client import TestClient
 from tests.support.meetings import Api, Clock, db_server_fixture, iso, services  # noqa: F401
 
 
-def _in(minutes: float) -> str:
-    return iso(datetime.now(UTC) + timedelta(minutes=minutes))
+def _in(minutes: float, now: datetime | None = None) -> str:
+    return iso((now or datetime.now(UTC)) + timedelta(minutes=minutes))
 
 
 async def _client(server: Any, token: str, name: str, clients: list[TestClient]) -> TestClient:
@@ -56,14 +56,15 @@ async def test_schedule_reschedule_invite_link_and_a_guest_joins(db_server: Any)
     try:
         nurse_client = await _client(server, server.token(nurse), "nurse", clients)
 
+        created = datetime.now(UTC)
         meeting = await api(
             "POST",
             "/api/v1/meetings",
             {
                 "title": "Wound care follow-up",
                 "category": "realtime",
-                "start_at": _in(60),
-                "end_at": _in(90),
+                "start_at": _in(60, created),
+                "end_at": _in(90, created),  # exactly 30 minutes
                 "invitees": ["nina"],
             },
             expect=201,

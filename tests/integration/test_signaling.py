@@ -196,7 +196,7 @@ async def test_join_ack_describes_the_room(call: Call) -> None:
                         "ice_servers"}
     me = ack["self"]
     assert set(me) == {"id", "user_id", "name", "role", "host", "audio_muted", "video_muted",
-                       "screen_sharing"}
+                       "screen_sharing", "pixelated"}
     assert me["host"] is True  # staff host rooms no flow claims
     assert me["id"] == ack["participant_id"] and me["role"] == "nurse"
     assert (me["audio_muted"], me["video_muted"], me["screen_sharing"]) == (False, False, False)
