@@ -195,6 +195,14 @@ async def test_pip_shows_the_screen_full_with_the_camera_in_the_corner() -> None
         await wait_colours(sink.latest_rgb, {"screen": MAGENTA, "corner": GREEN},
                            {"screen": middle, "corner": corner.video})
         assert screen.video == Rect(0, 0, W, H)
+        # the share ends while in pip: a grid of the cameras; it starts again: full again
+        comp.set_input("p1", label="p1", video=producers["p1"]["camera"])
+        cameras = {c.key: c.video for c in grid(list(COLOURS), W, H)}
+        await wait_colours(sink.latest_rgb, COLOURS, cameras)
+        comp.set_input("p1", label="p1", video=producers["p1"]["camera"],
+                       screen=producers["p1"]["screen"])
+        await wait_colours(sink.latest_rgb, {"screen": MAGENTA, "corner": GREEN},
+                           {"screen": middle, "corner": corner.video})
         comp.set_layout("grid")
         await wait_colours(sink.latest_rgb, {**COLOURS, "p1#screen": MAGENTA}, cells)
     finally:
