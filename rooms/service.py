@@ -197,7 +197,8 @@ class RoomService(HostControls):
         room.participants[participant.id] = participant
         self._sessions[session] = participant
         try:
-            app = {"room_id": room_id, "participant_id": participant.id}
+            app = {"room_id": room_id, "participant_id": participant.id,
+                   "user_id": identity.user_id, "name": identity.name}  # recordings name them
             participant.send = await room.router.create_transport("send", app_data=dict(app))
             participant.recv = await room.router.create_transport("recv", app_data=dict(app))
         except BaseException:

@@ -96,6 +96,12 @@ async def test_a_host_records_a_room_everyone_is_told_and_every_track_is_filed(
     tracks = [f for f in rec["files"] if f["kind"] == "track"]
     assert len(tracks) >= 4, tracks  # camera + microphone of host and elder (and the late one)
     assert all(f["size_bytes"] > 0 for f in rec["files"]), rec["files"]
+    # everyone who was there is a participant, and each track says whose it is
+    people = {c.joined["self"]["user_id"]: c.joined["self"]["name"]  # type: ignore[index]
+              for c in (host, elder, late)}
+    assert {p["user_id"]: p["name"] for p in rec["participants"]} == people
+    assert {(f["user_id"], f["name"]) for f in tracks} == set(people.items())
+    assert {f["source"] for f in tracks} == {"camera", "microphone"}
 
     events = await _system_events(call, room, host.joined["self"]["user_id"])
     names = [e["event"] for e in events]
