@@ -165,8 +165,21 @@ class ComposeLoop:
             planes = self._scaler.scale(frame, box.w, box.h)
         if last is None or last[1] != box:
             self._canvas.fill(tile.cell.video)
+            self._place_label(tile, box)
         self._canvas.paste(box, planes)
         self._shown[key] = (picture, box)
+
+    def _place_label(self, tile: Tile, box: Rect) -> None:
+        """The name right under the picture: in the tile's band, or in a letterbox bar."""
+        band = tile.cell.label
+        if band is None:
+            return
+        below = box.y + box.h
+        rect = band
+        if band.y - below >= band.h:  # a letterboxed picture: the bar under it holds the name
+            rect = Rect(band.x, below, band.w, band.h)
+            self._canvas.fill(band)
+        self._canvas.paste_luma(rect, self._labels.get(tile.label, rect.w, rect.h))
 
     def stats(self) -> dict[str, Any]:
         """Frames, dropped ticks and mean ms of compose and encode."""

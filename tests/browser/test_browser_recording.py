@@ -64,7 +64,8 @@ async def test_host_records_the_other_sees_rec_and_the_admin_plays_it(
     await admin.wait_for_selector("#app:not([hidden])")
     row = '#recordings-body tr[data-status="complete"]'
     await admin.wait_for_selector(row, timeout=15_000)
-    assert room in (await admin.text_content(row) or "")
+    listed = await admin.text_content(row) or ""
+    assert room in listed and "Dr Rec" in listed and "Ella" in listed, listed
     await admin.click(f"{row} .act-play")
     try:
         await admin.wait_for_function(

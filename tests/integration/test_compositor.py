@@ -5,7 +5,9 @@ picture shows a shared screen full with the camera in its corner, leaving re-lay
 from __future__ import annotations
 
 import asyncio
+import fractions
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +32,8 @@ from support.colours import (
 )
 from support.flashbeep import flash_beep_tracks
 
-from media.compositor import Compositor
-from media.compositor.layout import Rect, grid, pip, speaker
+from media.compositor import Compositor, FrameFeed
+from media.compositor.layout import Rect, fit, grid, pip, speaker
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -345,3 +347,40 @@ async def test_flash_and_beep_of_one_publisher_stay_within_40ms_in_the_composite
     assert len(flashes) >= 3 and len(beeps) >= 3, (flashes, beeps)
     offsets = [min(beeps, key=lambda b, f=f: abs(b - f)) - f for f in flashes]  # type: ignore[misc]
     assert all(abs(o) <= 0.040 for o in offsets), list(zip(flashes, offsets, strict=True))
+
+
+async def test_the_name_sits_right_under_a_letterboxed_picture() -> None:
+    # a 16:9 camera in a 4:3 grid tile: the name goes into the bar under the picture
+    comp = Compositor(640, 480, 10, "vp8")
+    feed = FrameFeed("video/VP8")
+    comp.set_input("p0", label="Dr Wang", video=feed)
+    sink = PacketSink()
+    comp.add_sink(sink)
+    enc = av.CodecContext.create("libvpx", "w")
+    enc.width, enc.height, enc.pix_fmt = 320, 180, "yuv420p"
+    enc.time_base = fractions.Fraction(1, 10)
+    enc.options = {"deadline": "realtime", "lag-in-frames": "0"}
+    red = av.VideoFrame.from_ndarray(np.full((180, 320, 3), (200, 30, 30), np.uint8),
+                                     format="rgb24").reformat(format="yuv420p")
+    await comp.start()
+    try:
+        base = time.time()
+        for i in range(40):
+            red.pts = i
+            for packet in enc.encode(red):
+                feed.push(bytes(packet), i * 9000, packet.is_keyframe, base + i * 0.1)
+            await asyncio.sleep(0.1)
+            rgb = sink.latest_rgb()
+            if rgb is not None and i > 10:
+                break
+        assert rgb is not None
+        cell = grid(["p0"], 640, 480)[0]
+        box = fit(320, 180, cell.video)
+        assert box.h < cell.video.h - 2 * cell.label.h  # letterboxed, with room for the name
+        gray = rgb.mean(axis=2)
+        under = gray[box.y + box.h + 2: box.y + box.h + cell.label.h - 2, box.x: box.x + box.w]
+        band = gray[cell.label.y + 2: cell.label.y + cell.label.h - 2]
+        assert under.max() > 180  # white letters right under the picture
+        assert band.max() < 60  # the tile's own band (far below) stays dark
+    finally:
+        await comp.close()
