@@ -99,6 +99,21 @@ BAD_REQUESTS = [
     ("media:mute", {"source": "screen"}),
     ("media:unmute", {"source": 1}),
     ("screen:start", 5),
+    ("recording:start", "now"),
+    ("recording:stop", [1]),
+    ("composite:layout", {}),
+    ("composite:layout", {"layout": "carousel"}),
+    ("media:composite", {"on": "yes"}),
+    ("media:composite", {}),
+    ("host:pixelate", {"on": True}),
+    ("host:pixelate", {"participant_id": 7, "on": True}),
+    ("host:pixelate", {"participant_id": "p_x", "on": 1}),
+    ("host:pixelate", {"participant_id": "p_x", "on": True, "rect": [0, 0, 0.5]}),
+    ("host:pixelate", {"participant_id": "p_x", "on": True, "rect": [-0.1, 0, 0.5, 0.5]}),
+    ("host:pixelate", {"participant_id": "p_x", "on": True, "rect": "all"}),
+    ("media:snapshot", {}),
+    ("media:snapshot", {"participant_id": ["p_x"]}),
+    ("media:snapshot", {"participant_id": "p_x", "source": "microphone"}),
 ]
 
 
@@ -123,6 +138,12 @@ async def test_missing_or_mistyped_fields_answer_bad_request(
         ("media:unmute", {"source": "microphone"}),
         ("screen:start", {}),
         ("screen:stop", {}),
+        ("recording:start", {}),
+        ("recording:stop", {}),
+        ("composite:layout", {"layout": "grid"}),
+        ("media:composite", {"on": True}),
+        ("host:pixelate", {"participant_id": "p_x", "on": True}),
+        ("media:snapshot", {"participant_id": "p_x"}),
     ],
 )
 async def test_media_requests_before_joining_answer_not_in_room(
