@@ -13,7 +13,7 @@ from .encode import AudioEncoder, VideoEncoder
 from .labels import LabelCache
 from .layout import Rect, fit
 from .mixer import FRAME, RATE, Mixer
-from .scene import Tile, plan
+from .scene import Tile, picture_aspect, plan
 from .video_input import Picture, Scaler
 
 if TYPE_CHECKING:
@@ -70,6 +70,7 @@ class ComposeLoop:
         self._scaler = Scaler()
         self._version = -1
         self._speaker: str | None = None
+        self._aspect = 0.0
         self._tiles: list[Tile] = []
         self._shown: dict[str, tuple[Picture, Rect]] = {}  # cell key → what is on the canvas
         self.frames = 0
@@ -123,10 +124,11 @@ class ComposeLoop:
         comp = self._comp
         version, mode, sources = comp.snapshot()
         speaker = comp._audio.mixer.active_speaker if mode == "speaker" else None
-        if version == self._version and speaker == self._speaker:
+        aspect = picture_aspect(sources)  # 16:9 tiles once most cameras turn out wide
+        if version == self._version and speaker == self._speaker and aspect == self._aspect:
             return
-        self._version, self._speaker = version, speaker
-        tiles = plan(sources, mode, comp.width, comp.height, speaker)
+        self._version, self._speaker, self._aspect = version, speaker, aspect
+        tiles = plan(sources, mode, comp.width, comp.height, speaker, aspect)
         shown = {t.video for t in tiles if t.video is not None}
         for source in sources:  # inputs not on screen: decode but do not pre-scale
             for video in (source.video, source.screen):

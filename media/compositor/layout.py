@@ -161,18 +161,28 @@ def pip(screen_key: str, camera_key: str | None, width: int, height: int) -> lis
     return cells
 
 
+WIDE_ASPECT = 16 / 9
+
+
+def tile_aspect(sizes: list[tuple[int, int]]) -> float:
+    """The shape to size grid tiles for: 16:9 if most pictures are wide, else 4:3."""
+    wide = sum(1 for w, h in sizes if h > 0 and w / h > 1.55)
+    return WIDE_ASPECT if sizes and wide * 2 > len(sizes) else TILE_ASPECT
+
+
 def compute(mode: str, tiles: list[str], width: int, height: int, *,
             active: str | None = None, screen: str | None = None,
-            screen_camera: str | None = None) -> list[Cell]:
-    """Cells for `mode`: "grid", "speaker", or "pip" (a grid when there is no `screen`)."""
+            screen_camera: str | None = None, aspect: float = TILE_ASPECT) -> list[Cell]:
+    """Cells for `mode`: "grid", "speaker", or "pip" (a grid when there is no `screen`);
+    grid tiles are sized for pictures of `aspect`."""
     if mode not in LAYOUTS:
         raise ValueError(f"unknown layout {mode!r}")
     if mode == "pip" and screen is not None:
         return pip(screen, screen_camera, width, height)
     if mode == "speaker":
         return speaker(tiles, active, width, height)
-    return grid(tiles, width, height)
+    return grid(tiles, width, height, aspect=aspect)
 
 
 __all__ = ["GAP", "LAYOUTS", "Cell", "Rect", "compute", "fit", "grid", "grid_shape",
-           "label_height", "pip", "speaker"]
+           "label_height", "pip", "speaker", "tile_aspect"]

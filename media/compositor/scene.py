@@ -35,7 +35,7 @@ class Tile:
 
 
 def plan(sources: list[Source], mode: str, width: int, height: int,
-         active: str | None) -> list[Tile]:
+         active: str | None, aspect: float = geometry.TILE_ASPECT) -> list[Tile]:
     """The tiles for `sources` in layout `mode` (pip without a screen share is a grid)."""
     by_key: dict[str, tuple[VideoInput | None, str]] = {}
     tiles: list[str] = []
@@ -57,8 +57,14 @@ def plan(sources: list[Source], mode: str, width: int, height: int,
         tiles.insert(0, screen)
         active = screen  # a shared screen is the large picture of the speaker layout
     cells = geometry.compute(mode, tiles, width, height, active=active, screen=screen,
-                             screen_camera=screen_camera)
+                             screen_camera=screen_camera, aspect=aspect)
     return [Tile(cell, by_key[cell.key][0], by_key[cell.key][1]) for cell in cells]
 
 
-__all__ = ["SCREEN_SUFFIX", "Source", "Tile", "plan"]
+def picture_aspect(sources: list[Source]) -> float:
+    """The tile shape for the cameras' pictures decoded so far (see layout.tile_aspect)."""
+    sizes = [s.video.last_size for s in sources if s.video is not None and s.video.last_size]
+    return geometry.tile_aspect([size for size in sizes if size is not None])
+
+
+__all__ = ["SCREEN_SUFFIX", "Source", "Tile", "picture_aspect", "plan"]

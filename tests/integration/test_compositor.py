@@ -349,38 +349,81 @@ async def test_flash_and_beep_of_one_publisher_stay_within_40ms_in_the_composite
     assert all(abs(o) <= 0.040 for o in offsets), list(zip(flashes, offsets, strict=True))
 
 
-async def test_the_name_sits_right_under_a_letterboxed_picture() -> None:
-    # a 16:9 camera in a 4:3 grid tile: the name goes into the bar under the picture
-    comp = Compositor(640, 480, 10, "vp8")
-    feed = FrameFeed("video/VP8")
-    comp.set_input("p0", label="Dr Wang", video=feed)
+class ColourFeed:
+    """A FrameFeed fed VP8 frames of one colour and size, in real time."""
+
+    def __init__(self, width: int, height: int, rgb: tuple[int, int, int]) -> None:
+        self.feed = FrameFeed("video/VP8")
+        self.enc = av.CodecContext.create("libvpx", "w")
+        self.enc.width, self.enc.height, self.enc.pix_fmt = width, height, "yuv420p"
+        self.enc.time_base = fractions.Fraction(1, 10)
+        self.enc.options = {"deadline": "realtime", "lag-in-frames": "0"}
+        self.frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), rgb, np.uint8),
+                                                format="rgb24").reformat(format="yuv420p")
+
+    def push(self, i: int, base: float) -> None:
+        self.frame.pts = i
+        for packet in self.enc.encode(self.frame):
+            self.feed.push(bytes(packet), i * 9000, packet.is_keyframe, base + i * 0.1)
+
+
+async def composed(comp: Compositor, feeds: list[ColourFeed]) -> np.ndarray:
+    """Feed every input for ~2 s and return the last composed picture (RGB)."""
     sink = PacketSink()
     comp.add_sink(sink)
-    enc = av.CodecContext.create("libvpx", "w")
-    enc.width, enc.height, enc.pix_fmt = 320, 180, "yuv420p"
-    enc.time_base = fractions.Fraction(1, 10)
-    enc.options = {"deadline": "realtime", "lag-in-frames": "0"}
-    red = av.VideoFrame.from_ndarray(np.full((180, 320, 3), (200, 30, 30), np.uint8),
-                                     format="rgb24").reformat(format="yuv420p")
     await comp.start()
+    base = time.time()
+    for i in range(20):
+        for feed in feeds:
+            feed.push(i, base)
+        await asyncio.sleep(0.1)
+    rgb = None
+    for _ in range(30):
+        rgb = sink.latest_rgb()
+        if rgb is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert rgb is not None
+    return rgb
+
+
+async def test_the_name_sits_right_under_a_letterboxed_picture() -> None:
+    # two 4:3 cameras and one 16:9: tiles are 4:3, the wide picture is letterboxed and
+    # its name goes into the bar right under it
+    comp = Compositor(640, 480, 10, "vp8")
+    feeds = [ColourFeed(320, 180, (200, 30, 30)), ColourFeed(160, 120, (30, 30, 200)),
+             ColourFeed(160, 120, (30, 200, 30))]
+    for key, feed in zip(("p0", "p1", "p2"), feeds, strict=True):
+        comp.set_input(key, label=f"Dr {key}", video=feed.feed)
     try:
-        base = time.time()
-        for i in range(40):
-            red.pts = i
-            for packet in enc.encode(red):
-                feed.push(bytes(packet), i * 9000, packet.is_keyframe, base + i * 0.1)
-            await asyncio.sleep(0.1)
-            rgb = sink.latest_rgb()
-            if rgb is not None and i > 10:
-                break
-        assert rgb is not None
-        cell = grid(["p0"], 640, 480)[0]
-        box = fit(320, 180, cell.video)
-        assert box.h < cell.video.h - 2 * cell.label.h  # letterboxed, with room for the name
-        gray = rgb.mean(axis=2)
-        under = gray[box.y + box.h + 2: box.y + box.h + cell.label.h - 2, box.x: box.x + box.w]
-        band = gray[cell.label.y + 2: cell.label.y + cell.label.h - 2]
-        assert under.max() > 180  # white letters right under the picture
-        assert band.max() < 60  # the tile's own band (far below) stays dark
+        gray = (await composed(comp, feeds)).mean(axis=2)
     finally:
         await comp.close()
+    cell = grid(["p0", "p1", "p2"], 640, 480)[0]  # 4:3 tiles
+    box = fit(320, 180, cell.video)
+    assert cell.label is not None and box.h < cell.video.h - 2 * cell.label.h  # letterboxed
+    under = gray[box.y + box.h + 2: box.y + box.h + cell.label.h - 2, box.x: box.x + box.w]
+    band = gray[cell.label.y + 2: cell.label.y + cell.label.h - 2, box.x: box.x + box.w]
+    assert under.max() > 180  # white letters right under the picture
+    assert band.max() < 60  # the tile's own band (further down) stays dark
+
+
+async def test_tiles_take_the_shape_of_wide_cameras() -> None:
+    # four 16:9 cameras: 16:9 tiles, each picture fills its tile (bigger than in 4:3 tiles)
+    comp = Compositor(1280, 720, 10, "vp8")
+    colours = [(200, 30, 30), (30, 30, 200), (30, 200, 30), (200, 200, 30)]
+    feeds = [ColourFeed(320, 180, rgb) for rgb in colours]
+    keys = [f"p{i}" for i in range(4)]
+    for key, feed in zip(keys, feeds, strict=True):
+        comp.set_input(key, label=key, video=feed.feed)
+    try:
+        rgb = await composed(comp, feeds)
+    finally:
+        await comp.close()
+    wide = grid(keys, 1280, 720, aspect=16 / 9)
+    narrow = grid(keys, 1280, 720)
+    assert wide[0].video.w > fit(16, 9, narrow[0].video).w  # the point of adapting
+    for cell, colour in zip(wide, colours, strict=True):
+        r = cell.video
+        for y, x in ((r.y + 6, r.x + r.w // 2), (r.y + r.h - 6, r.x + r.w // 2)):
+            assert np.abs(rgb[y, x].astype(int) - colour).max() < 40, (cell.key, y, x)

@@ -129,3 +129,12 @@ def test_fit_preserves_aspect_and_centres() -> None:
     assert abs(tall.center[0] - area.center[0]) <= 2
     assert _even(wide) and _even(tall)
     assert fit(0, 0, area) == area
+
+
+def test_tiles_are_sized_for_wide_pictures_only_when_most_are_wide() -> None:
+    from media.compositor.layout import TILE_ASPECT, WIDE_ASPECT, tile_aspect
+
+    assert tile_aspect([]) == TILE_ASPECT
+    assert tile_aspect([(1280, 720), (1280, 720), (640, 480)]) == WIDE_ASPECT
+    assert tile_aspect([(1280, 720), (640, 480)]) == TILE_ASPECT  # no majority
+    assert tile_aspect([(480, 640), (640, 480)]) == TILE_ASPECT  # portrait phones, 4:3
