@@ -307,7 +307,7 @@ async def _setup_recordings(
     retention = RecordingRetention(catalog, audit, root, settings.recording.retention_days)
     app[RECORDING_RETENTION] = retention
     app.cleanup_ctx.append(retention.running)  # stops before _lifecycle closes the db
-    app.cleanup_ctx.append(catalog.recovering(root, key, node=node_name(settings)))
+    app.cleanup_ctx.append(catalog.recovering(root, key).running)
     RecordingRoutes(auth, app[RECORDING_PLAYBACK]).register(app)
 
 

@@ -11,8 +11,6 @@ then their files.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Mapping
@@ -24,6 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.periodic import Periodic
 from im.models import Attachment, Conversation, Message, utcnow
 
 log = logging.getLogger(__name__)
@@ -133,9 +132,9 @@ class RetentionService:
         self.policy = policy(retention_days)
         self.files = files
         self.interval = interval_seconds
-        self.initial_delay = initial_delay_seconds
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("im-retention", self.purge, interval_seconds,
+                                  initial_delay_seconds)
 
     async def purge(self, now: datetime | None = None) -> PurgeResult:
         """Delete everything past its retention; return the counts."""
@@ -223,8 +222,8 @@ class RetentionService:
         if not self.policy:
             log.info("im_retention_off")
             return
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="im-retention")
+        if not self._periodic.started:
+            self._periodic.start()
             log.info(
                 "im_retention_started",
                 extra={"policy_days": dict(self.policy), "interval_seconds": self.interval},
@@ -232,22 +231,7 @@ class RetentionService:
 
     async def stop(self) -> None:
         """Cancel the periodic task and wait for it."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        await asyncio.sleep(self.initial_delay)
-        while True:
-            try:
-                await self.purge()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("im_retention_failed")
-            await asyncio.sleep(self.interval)
+        await self._periodic.stop()
 
     async def running(self, _app: object = None) -> AsyncIterator[None]:
         """A cleanup context: started while the app runs, stopped on shutdown."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +24,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.periodic import Periodic
 from db.times import aware, iso
 from recording.models import (
     CONTAINERS,
@@ -406,27 +407,14 @@ class RecordingCatalog:
                 .values(heartbeat_at=utcnow())
             )
 
-    def recovering(self, root: Path, key: bytes, *, node: str | None = None,
-                   interval: float = STALE_AFTER) -> Callable[[object], AsyncIterator[None]]:
-        """A cleanup context: every ``interval`` s, recordings of dead processes become partial."""
+    def recovering(self, root: Path, key: bytes, *, interval: float = STALE_AFTER) -> Periodic:
+        """Every ``interval`` s, recordings of processes that died become partial (``running``
+        is the cleanup context)."""
 
         async def sweep() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                try:
-                    await self.recover_interrupted(root, key, node=None)
-                except Exception:
-                    log.exception("recording_recovery_failed")
+            await self.recover_interrupted(root, key, node=None)
 
-        async def running(_app: object) -> AsyncIterator[None]:
-            task = asyncio.create_task(sweep(), name="recordings.recovery")
-            try:
-                yield
-            finally:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-
-        return running
+        return Periodic("recording-recovery", sweep, interval, interval)
 
     async def recover_interrupted(self, root: Path, key: bytes, *, node: str | None = None,
                                   stale_after: float = STALE_AFTER) -> int:

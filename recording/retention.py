@@ -9,14 +9,13 @@ the server runs (:meth:`RecordingRetention.running`) and once from
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from db.periodic import Periodic
 from recording.audit import SYSTEM, AuditLog
 from recording.catalog import RecordingCatalog
 from recording.models import utcnow
@@ -50,10 +49,9 @@ class RecordingRetention:
         self.audit = audit
         self.root = root
         self.retention_days = retention_days
-        self.interval = interval_seconds
-        self.initial_delay = initial_delay_seconds
         self.batch_size = batch_size
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("recording-retention", self.purge, interval_seconds,
+                                  initial_delay_seconds)
 
     async def purge(self, now: datetime | None = None) -> RecordingPurge:
         """Delete every recording past its retention; nothing when retention is 0."""
@@ -86,29 +84,11 @@ class RecordingRetention:
         if self.retention_days <= 0:
             log.info("recording_retention_off")
             return
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="recording-retention"
-            )
+        self._periodic.start()
 
     async def stop(self) -> None:
         """Cancel the periodic task and wait for it."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        await asyncio.sleep(self.initial_delay)
-        while True:
-            try:
-                await self.purge()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("recording_retention_failed")
-            await asyncio.sleep(self.interval)
+        await self._periodic.stop()
 
     async def running(self, _app: object = None) -> AsyncIterator[None]:
         """A cleanup context: started while the app runs, stopped on shutdown."""
