@@ -29,6 +29,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN groupadd --system carertc && useradd --system --gid carertc --home-dir /app carertc \
     && mkdir -p /data && chown carertc:carertc /data
+# Chinese names under the composite's tiles (recordings and the composite view)
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
 # Dependencies first, so code changes do not reinstall them.
