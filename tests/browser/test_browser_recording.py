@@ -53,6 +53,7 @@ async def test_host_records_the_other_sees_rec_and_the_admin_plays_it(
     assert "REC" in (await other.text_content("#rec-indicator") or "")
     assert await host.get_attribute("#btn-record", "aria-pressed") == "true"
     await other.screenshot(path=str(artifacts / "recording-indicator.png"))
+    await host.screenshot(path=str(artifacts / "recording-host.png"))
     await asyncio.sleep(3.5)
     await host.click("#btn-record")
     await other.wait_for_selector("#rec-indicator", state="hidden", timeout=15_000)
