@@ -25,6 +25,7 @@ from typing import Any
 from accounts.orgs import OrgService
 from accounts.principal import Principal
 from im import ImService
+from recording.service import RecordingService
 from rooms.composite import CompositeManager
 from rooms.consults.models import Consult
 from rooms.errors import RoomError
@@ -60,14 +61,6 @@ class RecordingContext:
     context: dict[str, Any]
 
 
-def recording_id_of(started: Any) -> str:
-    """The id of what :meth:`RecordingService.start` returned (a row, a dict or an id)."""
-    if isinstance(started, str):
-        return started
-    if isinstance(started, dict):
-        return str(started["id"])
-    return str(started.id)
-
 
 class RoomRecording(RoomHooks):
     """Start and stop recordings of rooms; announce them; follow the room's life."""
@@ -76,7 +69,7 @@ class RoomRecording(RoomHooks):
         self,
         rooms: RoomService,
         composite: CompositeManager,
-        recordings: Any,  # recording.service.RecordingService
+        recordings: RecordingService,
         *,
         orgs: OrgService,
         im: ImService | None = None,
@@ -178,7 +171,7 @@ class RoomRecording(RoomHooks):
             try:
                 if room.closed:
                     raise RoomError("not_in_room", "the room closed")
-                started = await self.recordings.start(
+                recording_id = await self.recordings.start(
                     room.id,
                     room.router,
                     compositor,
@@ -198,7 +191,7 @@ class RoomRecording(RoomHooks):
             raise RoomError("recording_failed", "the recording could not start") from None
         finally:
             state.busy = False
-        state.recording_id = recording_id_of(started)
+        state.recording_id = recording_id
         state.started_by = {
             "participant_id": participant.id,
             "user_id": participant.identity.user_id,
