@@ -1,8 +1,5 @@
-"""Per-track and composite recording of calls on a media Router, with real aiortc peers.
-
-The catalog here is `InMemoryCatalogStub`, a stand-in with the catalog's interface: the
-database catalog is another part and is tested with its own integration tests.
-"""
+"""Per-track and composite recording of calls on a media Router, with real aiortc peers,
+filed in the real recording catalog (SQLite)."""
 
 from __future__ import annotations
 
@@ -14,11 +11,12 @@ import sys
 import textwrap
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import av
+import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from media_helpers import (
     VIDEO_CLOCK,
@@ -35,12 +33,15 @@ from support.flashbeep import beep_onsets, flash_beep_tracks, flash_onsets
 from support.textures import encode_pattern, laplacian_variance, region
 
 from carertc.config import Settings
+from db import migrate
+from db.engine import create_engine, session_factory
 from media import Router
 from media.compositor import Compositor
 from media.compositor.layout import compute
 from media.depacketize import FrameAssembler
 from media.keyframe import vp8_is_keyframe
 from media.pixelate import set_pixelation
+from recording.catalog import RecordingCatalog
 from recording.paths import recording_key, recordings_dir
 from recording.room_recorder import RoomRecorder
 from recording.service import RecordingService
@@ -49,43 +50,20 @@ from vault import EncryptedReader
 KEY = bytes(range(1, 33))
 
 
-@dataclass
-class InMemoryCatalogStub:
-    """Stand-in for recording.catalog.RecordingCatalog (same calls), kept in memory."""
+@pytest.fixture
+async def catalog(tmp_path: Path) -> AsyncIterator[RecordingCatalog]:
+    """The real recording catalog on a migrated SQLite database."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'catalog.db'}")
+    await migrate.upgrade(engine)
+    yield RecordingCatalog(session_factory(engine))
+    await engine.dispose()
 
-    recordings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
-    participants: dict[str, dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
-    updates: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
-    async def create_recording(self, *, room_id: str, org_id: str | None,
-                               started_by: str | None, context: dict[str, Any] | None = None,
-                               layout: str = "grid", title: str = "",
-                               node: str | None = None) -> str:
-        rid = f"rec{len(self.recordings) + 1}"
-        self.recordings[rid] = {"room_id": room_id, "org_id": org_id, "status": "recording",
-                                "context": context, "title": title, "layout": layout,
-                                "node": node, "heartbeats": 0}
-        return rid
-
-    async def heartbeat(self, recording_id: str) -> None:
-        self.recordings[recording_id]["heartbeats"] += 1
-
-    async def add_file(self, recording_id: str, **fields: Any) -> str:
-        fid = f"f{len(self.files) + 1}"
-        self.files[fid] = {"recording_id": recording_id, "status": "recording", **fields}
-        return fid
-
-    async def update_file(self, file_id: str, **fields: Any) -> None:
-        self.updates.append((file_id, fields))
-        self.files[file_id].update({k: v for k, v in fields.items() if v is not None})
-
-    async def add_participant(self, recording_id: str, *, user_id: str, name: str) -> None:
-        self.participants[recording_id][user_id] = name
-
-    async def finish_recording(self, recording_id: str, ended_at: float,
-                               status: str = "complete") -> None:
-        self.recordings[recording_id].update(status=status, ended_at=ended_at)
+async def files_of(catalog: RecordingCatalog, rid: str) -> list[dict[str, Any]]:
+    """The recording's files as the catalog holds them, with their stored paths."""
+    rec = await catalog.get(rid)
+    assert rec is not None
+    return [{**f, "path": await catalog.file_path(rid, f["id"])} for f in rec["files"]]
 
 
 def _demux(path: Path, key: bytes) -> dict[str, list[av.Packet]]:
@@ -111,8 +89,8 @@ def _contiguous_in(part: list[bytes], whole: list[bytes]) -> bool:
     return any(whole[i : i + len(part)] == part for i in range(len(whole) - len(part) + 1))
 
 
-async def test_call_of_three_is_recorded_per_track_for_each_span(settings: Settings) -> None:
-    catalog = InMemoryCatalogStub()
+async def test_call_of_three_is_recorded_per_track_for_each_span(
+        settings: Settings, catalog: RecordingCatalog) -> None:
     service = RecordingService(catalog, settings, update_interval=1.0)
     router = Router()
     video, audio = encoded_video(), encoded_audio()
@@ -143,6 +121,8 @@ async def test_call_of_three_is_recorded_per_track_for_each_span(settings: Setti
         people["cat"] = (send_c, pub_c, producers_c)
         await asyncio.sleep(2.5)
         left = time.time() - t0
+        during = await files_of(catalog, rid)  # sizes and durations are filed on the way
+        assert any(f["status"] == "recording" and f["size_bytes"] > 0 for f in during), during
         await people["bob"][0].close()  # bob leaves: his producers close
         await asyncio.sleep(2.0)
         await service.stop("room-1", "stopped")
@@ -154,13 +134,15 @@ async def test_call_of_three_is_recorded_per_track_for_each_span(settings: Setti
             await pub.close()
         await router.close()
 
-    assert catalog.recordings[rid]["status"] == "complete"
-    assert catalog.participants[rid] == {"ann": "Ann", "bob": "Bob", "cat": "Cat"}
+    rec = await catalog.get(rid)
+    assert rec is not None and rec["status"] == "complete"
+    assert {p["user_id"]: p["name"] for p in rec["participants"]} == {
+        "ann": "Ann", "bob": "Bob", "cat": "Cat"}
+    assert (rec["meeting_id"], rec["title"], rec["org_id"]) == ("m1", "Ward round", "org")
     root = recordings_dir(settings, create=False)
     key = recording_key(settings)
-    files = {(f["user_id"], f["media_kind"]): f for f in catalog.files.values()}
+    files = {(f["user_id"], f["media_kind"]): f for f in await files_of(catalog, rid)}
     assert len(files) == 6 and all(f["status"] == "complete" for f in files.values())
-    assert any(fields.get("size") for _, fields in catalog.updates[:-6])  # updated on the way
     expected = {"ann": (0.0, ended), "bob": (0.0, left), "cat": (joined, ended)}
     for (who, kind), row in files.items():
         path = root / row["path"]
@@ -173,8 +155,8 @@ async def test_call_of_three_is_recorded_per_track_for_each_span(settings: Setti
         start, end = expected[who]
         assert abs(first - start) < 0.5, (who, kind, first, start)
         assert abs(last - end) < 0.5, (who, kind, last, end)
-        assert abs(row["duration"] - (end - start)) < 0.5, (who, kind, row["duration"])
-        assert row["size"] == EncryptedReader(path, key).size
+        assert abs(row["duration_s"] - (end - start)) < 0.5, (who, kind, row["duration_s"])
+        assert row["size_bytes"] == EncryptedReader(path, key).size
         frames = _decoded(path, key, kind)
         assert len(frames) >= 0.9 * len(packets) > 0
 
@@ -201,11 +183,10 @@ async def _publish_tracks(send_t: Any, tracks: list[Any]) -> RTCPeerConnection:
 
 
 async def test_flash_and_beep_stay_within_40ms_in_the_track_and_composite_files(
-        tmp_path: Path) -> None:
+        tmp_path: Path, catalog: RecordingCatalog) -> None:
     router, send_t, _ = await router_with_transports()
     video_track, audio_track = flash_beep_tracks()
     pc = await _publish_tracks(send_t, [video_track, audio_track])
-    catalog = InMemoryCatalogStub()
     comp = Compositor(width=320, height=240, fps=25, video_codec="vp8")
     recorder: RoomRecorder | None = None
     try:
@@ -222,7 +203,7 @@ async def test_flash_and_beep_stay_within_40ms_in_the_track_and_composite_files(
         await comp.close()
         await pc.close()
         await router.close()
-    paths = {f["media_kind"]: tmp_path / f["path"] for f in catalog.files.values()}
+    paths = {f["media_kind"]: tmp_path / f["path"] for f in await files_of(catalog, rid)}
 
     def offsets(flashes: list[float], beeps: list[float]) -> list[float]:
         assert len(flashes) >= 3 and len(beeps) >= 3, (flashes, beeps)
@@ -294,14 +275,14 @@ def _streams(path: Path) -> dict[str, tuple[int, float, float]]:
     return out
 
 
-async def test_composite_and_h264_tracks_are_recorded(tmp_path: Path) -> None:
+async def test_composite_and_h264_tracks_are_recorded(
+        tmp_path: Path, catalog: RecordingCatalog) -> None:
     router, send_t, _ = await router_with_transports()
     pub, producers = await publish(send_t, encoded_video("h264"), encoded_audio())
     comp = Compositor(width=320, height=240, fps=15, video_codec="vp8")
     video = next(p for p in producers if p.kind == "video")
     audio = next(p for p in producers if p.kind == "audio")
     comp.set_input("p1", label="Ann", video=video, audio=audio)
-    catalog = InMemoryCatalogStub()
     rid = await catalog.create_recording(room_id="r", org_id=None, started_by=None)
     recorder = RoomRecorder(rid, router, comp, catalog=catalog, root=tmp_path,
                             rel_dir=f"2026/02/{rid}", key=KEY)
@@ -314,9 +295,9 @@ async def test_composite_and_h264_tracks_are_recorded(tmp_path: Path) -> None:
         await comp.close()
         await pub.close()
         await router.close()
-    rows = {(f["kind"], f["media_kind"]): f for f in catalog.files.values()}
+    rows = {(f["kind"], f["media_kind"]): f for f in await files_of(catalog, rid)}
     assert set(rows) == {("track", "video"), ("track", "audio"), ("composite", "av")}
-    assert all(f["status"] == "complete" and f["size"] > 0 for f in rows.values())
+    assert all(f["status"] == "complete" and f["size_bytes"] > 0 for f in rows.values())
     h264 = rows[("track", "video")]
     assert h264["container"] == "mkv" and h264["codec"] == "h264"
     frames, first, last = _streams(tmp_path / h264["path"])["video"]
@@ -330,7 +311,7 @@ async def test_composite_and_h264_tracks_are_recorded(tmp_path: Path) -> None:
 
 
 async def test_a_pixelated_camera_is_pixelated_in_its_track_file_and_the_composite(
-        tmp_path: Path) -> None:
+        tmp_path: Path, catalog: RecordingCatalog) -> None:
     router, send_a, _ = await router_with_transports()
     send_b = await router.create_transport("send")
     checker = Encoded("video", "vp8", encode_pattern("checker", "vp8"), VIDEO_CLOCK // 30,
@@ -343,7 +324,6 @@ async def test_a_pixelated_camera_is_pixelated_in_its_track_file_and_the_composi
     comp = Compositor(width=640, height=240, fps=15, video_codec="vp8")
     comp.set_input("a", label="A", video=camera_a)
     comp.set_input("b", label="B", video=camera_b)
-    catalog = InMemoryCatalogStub()
     rid = await catalog.create_recording(room_id="r", org_id=None, started_by=None)
     recorder = RoomRecorder(rid, router, comp, catalog=catalog, root=tmp_path,
                             rel_dir=f"2026/03/{rid}", key=KEY)
@@ -360,13 +340,13 @@ async def test_a_pixelated_camera_is_pixelated_in_its_track_file_and_the_composi
     def last_gray(path: Path) -> Any:
         return _decoded(path, KEY, "video")[-1].to_ndarray(format="gray")
 
-    tracks = {f["user_id"]: tmp_path / f["path"] for f in catalog.files.values()
+    tracks = {f["user_id"]: tmp_path / f["path"] for f in await files_of(catalog, rid)
               if f["kind"] == "track"}
     detail_a = laplacian_variance(last_gray(tracks["u_a"]))
     detail_b = laplacian_variance(last_gray(tracks["u_b"]))
     assert detail_b > 10_000 and detail_a < detail_b / 10  # the file holds what subscribers saw
 
-    composite = next(tmp_path / f["path"] for f in catalog.files.values()
+    composite = next(tmp_path / f["path"] for f in await files_of(catalog, rid)
                      if f["kind"] == "composite")
     gray = last_gray(composite)
     cells = {c.key: c.video for c in compute("grid", ["a", "b"], 640, 240)}
